@@ -1,0 +1,1 @@
+"""Portal: single sign-on identity and customer portal."""

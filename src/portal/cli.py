@@ -1,0 +1,119 @@
+"""The ``portal`` command: serve, migrate, demo, staff add."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from dataclasses import replace
+
+from portal import db
+from portal.settings import Settings
+
+
+async def _with_database(url: str, work) -> object:
+    db.configure(url)
+    await db.start_pool(max_size=4)
+    try:
+        return await work()
+    finally:
+        await db.close_pool()
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = Settings.from_env()
+    if settings.base_url == Settings.base_url:
+        settings = replace(settings, base_url=f"http://{args.host}:{args.port}")
+    with db.database(settings) as url:
+        settings = replace(settings, database_url=url)
+        asyncio.run(db.migrate(url))
+        if args.demo:
+            asyncio.run(_load_demo(url))
+        settings.export_to_process()
+        print(f"Portal is running at {settings.base_url}  (Ctrl+C to stop)", flush=True)
+        uvicorn.run(
+            "portal.app:app_from_env",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            proxy_headers=True,
+            server_header=False,
+            log_level="info",
+            timeout_graceful_shutdown=10,
+        )
+    return 0
+
+
+async def _load_demo(url: str) -> None:
+    from portal.services import demo
+
+    people = await _with_database(url, demo.load)
+    print("Demo data loaded. Sign in as any of these (password for all):")
+    for email in people:
+        print(f"  {email}")
+    print(f"  password: {demo.DEMO_PASSWORD}")
+
+
+def migrate(_: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    with db.database(settings) as url:
+        asyncio.run(db.migrate(url))
+    return 0
+
+
+def demo_command(_: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    with db.database(settings) as url:
+        asyncio.run(db.migrate(url))
+        asyncio.run(_load_demo(url))
+    return 0
+
+
+def staff(args: argparse.Namespace) -> int:
+    from portal.services import staff as staff_service
+
+    settings = Settings.from_env()
+    with db.database(settings) as url:
+        asyncio.run(db.migrate(url))
+        created = asyncio.run(_with_database(url, lambda: staff_service.grant(args.email)))
+    if created:
+        print(
+            f"{args.email} has no ID yet: register at {settings.base_url}/register with this "
+            "email; the ID will be staff."
+        )
+    else:
+        print(f"{args.email} is now staff.")
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="portal", description=__doc__)
+    commands = top.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("serve", help="migrate, then serve the portal")
+    run.add_argument("--host", default="127.0.0.1")
+    run.add_argument("--port", type=int, default=8000)
+    run.add_argument("--workers", type=int, default=1, help="processes sharing one database")
+    run.add_argument("--demo", action="store_true", help="load demo data first")
+    run.set_defaults(func=serve)
+    commands.add_parser("migrate", help="apply database migrations").set_defaults(func=migrate)
+    commands.add_parser("demo", help="load demo data").set_defaults(func=demo_command)
+    staff_cmd = commands.add_parser("staff", help="back-office staff")
+    staff_sub = staff_cmd.add_subparsers(dest="staff_command", required=True)
+    add = staff_sub.add_parser("add", help="make an ID support staff")
+    add.add_argument("email")
+    add.set_defaults(func=staff)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,106 @@
+"""The database: one Piccolo engine, the embedded PostgreSQL when no URL is given, the pool.
+
+``ENGINE`` is created unconfigured at import time so the table modules can bind to it;
+``configure()`` points it at a database before first use.
+"""
+
+from __future__ import annotations
+
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from piccolo.engine.postgres import PostgresEngine
+
+import portal.settings  # noqa: F401  (sets PICCOLO_CONF before Piccolo looks for it)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from portal.settings import Settings
+
+log = logging.getLogger(__name__)
+
+ENGINE = PostgresEngine(config={}, extensions=())
+
+
+def connect_kwargs(url: str) -> dict[str, Any]:
+    """asyncpg keyword arguments for a ``postgresql://`` URL (unix-socket hosts included)."""
+    parsed = urlparse(url)
+    query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    kwargs: dict[str, Any] = {
+        "host": query.get("host") or parsed.hostname or "127.0.0.1",
+        "port": parsed.port or int(query.get("port", 5432)),
+        "user": unquote(parsed.username or "") or "postgres",
+        "database": (parsed.path or "/").lstrip("/") or "postgres",
+    }
+    if parsed.password:
+        kwargs["password"] = unquote(parsed.password)
+    return kwargs
+
+
+def configure(url: str) -> None:
+    ENGINE.config.clear()
+    ENGINE.config.update(connect_kwargs(url))
+
+
+async def start_pool(max_size: int = 10) -> None:
+    await ENGINE.start_connection_pool(min_size=1, max_size=max_size)
+
+
+async def close_pool() -> None:
+    await ENGINE.close_connection_pool()
+
+
+async def ping() -> bool:
+    try:
+        await ENGINE.run_ddl("SELECT 1")
+    except Exception:  # any failure means "not ready"; /healthz reports it
+        log.warning("database ping failed", exc_info=True)
+        return False
+    return True
+
+
+@contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """Yield the database URL: the configured one, or an embedded PostgreSQL kept running
+    for the duration of the block and stopped cleanly afterwards (its data stays)."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    server = start_embedded(settings.data_dir)
+    try:
+        yield server.get_uri("postgres")
+    finally:
+        server.cleanup()
+
+
+def start_embedded(data_dir: Path):  # -> pgserver.PostgresServer
+    import pgserver  # imported lazily: it starts nothing until asked
+
+    pgdata = (data_dir / "pgdata").absolute()
+    pgdata.parent.mkdir(parents=True, exist_ok=True)
+    log.info("starting embedded PostgreSQL in %s", pgdata)
+    return pgserver.get_server(pgdata, cleanup_mode="stop")
+
+
+#: Any constant: serialises concurrent ``migrate`` calls (several servers starting at once).
+_MIGRATION_LOCK = 7_274_013_001
+
+
+async def migrate(url: str) -> None:
+    """Apply every pending migration, holding an advisory lock so only one process does."""
+    import asyncpg
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    configure(url)
+    lock = await asyncpg.connect(**connect_kwargs(url))
+    try:
+        await lock.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        result = await run_forwards(app_name="portal")
+        if not result.success:
+            raise RuntimeError(f"migrations failed: {result.message}")
+    finally:
+        await lock.close()  # closing the connection releases the lock

@@ -1,0 +1,1 @@
+"""Security primitives: passwords, tokens, permissions, guards."""

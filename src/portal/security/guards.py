@@ -1,0 +1,49 @@
+"""Route guards: who may enter. Every non-public route carries one (a test walks the table).
+
+Handlers declare what they need in ``opt``:
+  ``permission``: a Permission the current membership must hold in the current account.
+"""
+
+from __future__ import annotations
+
+from litestar.connection import ASGIConnection
+from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
+from litestar.handlers import BaseRouteHandler
+
+from portal.security.permissions import Permission
+from portal.services.scope import Scope
+
+
+class NoAccount(PermissionDeniedException):
+    """Signed in, but the person has no account yet: lead them to /accounts/new."""
+
+
+def current_scope(connection: ASGIConnection) -> Scope | None:
+    return connection.scope.get("user")  # set by SessionMiddleware
+
+
+def requires_identity(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    if current_scope(connection) is None:
+        raise NotAuthorizedException("sign-in required")
+
+
+def requires_permission(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+    """Sign-in plus the handler's ``opt["permission"]`` in the current account."""
+    scope = current_scope(connection)
+    if scope is None:
+        raise NotAuthorizedException("sign-in required")
+    permission = handler.opt.get("permission")
+    if not isinstance(permission, Permission):
+        raise PermissionDeniedException("route declares no permission")
+    if permission is Permission.STAFF:
+        if not scope.can(permission):
+            raise PermissionDeniedException("staff only")
+        return
+    if scope.account is None:
+        raise NoAccount("no account yet")
+    if not scope.can(permission):
+        raise PermissionDeniedException("not allowed in this account")
+
+
+#: The guards a test accepts as protection.
+PROTECTING_GUARDS = (requires_identity, requires_permission)

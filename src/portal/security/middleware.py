@@ -1,0 +1,56 @@
+"""Resolve the session cookie into a Scope once per request (``connection.user``)."""
+
+from __future__ import annotations
+
+from litestar.datastructures import Cookie
+from litestar.middleware import ASGIMiddleware
+from litestar.types import ASGIApp, Receive, Send
+from litestar.types import Scope as ASGIScope
+
+from portal.services import sessions
+from portal.settings import Settings
+
+STATIC_PREFIX = "/static/"
+
+
+class SessionMiddleware(ASGIMiddleware):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.lifetimes = sessions.Lifetimes(
+            idle=sessions.timedelta(seconds=settings.session_idle_seconds),
+            absolute=sessions.timedelta(seconds=settings.session_absolute_seconds),
+        )
+
+    async def handle(self, scope: ASGIScope, receive: Receive, send: Send, next_app: ASGIApp):
+        scope["user"] = None
+        scope["auth"] = None
+        if not scope["path"].startswith(STATIC_PREFIX):
+            raw = _cookie(scope, self.settings.session_cookie)
+            if raw:
+                scope["user"] = await sessions.load(raw, self.lifetimes)
+                if scope["user"] is None:
+                    scope.setdefault("state", {})["clear_session_cookie"] = True
+        await next_app(scope, receive, send)
+
+
+def _cookie(scope: ASGIScope, name: str) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"cookie":
+            for part in value.decode("latin-1").split(";"):
+                k, _, v = part.strip().partition("=")
+                if k == name and v:
+                    return v
+    return None
+
+
+def session_cookie(settings: Settings, value: str | None) -> Cookie:
+    """The session cookie; ``None`` makes one that deletes it."""
+    return Cookie(
+        key=settings.session_cookie,
+        value=value or "",
+        path="/",
+        httponly=True,
+        secure=settings.https,
+        samesite="lax",
+        max_age=settings.session_absolute_seconds if value else 0,
+    )

@@ -1,0 +1,167 @@
+"""Mail: written to the outbox in the caller's transaction, delivered later over SMTP.
+
+A mail server that is down loses nothing: a failed delivery is retried with a growing
+backoff. ``FOR UPDATE SKIP LOCKED`` lets several app processes share the queue without
+sending a mail twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import re
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+import aiosmtplib
+from jinja2 import Environment, FileSystemLoader
+
+from portal.db import ENGINE
+from portal.i18n import translator
+from portal.settings import Settings
+from portal.tables import OutboxEmail
+
+log = logging.getLogger(__name__)
+
+_TEMPLATES = Environment(
+    loader=FileSystemLoader(Path(__file__).parents[1] / "templates" / "mail"),
+    autoescape=False,  # noqa: S701  (plain-text templates; HTML is escaped in to_html)
+    trim_blocks=True,
+    lstrip_blocks=True,
+    keep_trailing_newline=True,
+)
+
+SUBJECTS = {
+    "verify": "Potwierdź adres e-mail",
+    "already_registered": "Masz już Konto ID",
+    "password_reset": "Ustaw nowe hasło",
+    "password_changed": "Hasło zostało zmienione",
+    "new_device": "Nowe logowanie do Twojego Konta ID",
+    "verify_unknown": "Nie masz jeszcze Konta ID",
+}
+
+MAX_BACKOFF = timedelta(hours=1)
+
+
+async def queue(settings: Settings, to: str, template: str, *, language: str = "pl", **context):
+    """Write a mail to the outbox. Call inside the transaction of the change that causes it."""
+    _ = translator(language or "pl")
+    text = _TEMPLATES.get_template(f"{template}.txt").render(
+        _=_, brand=settings.brand, base_url=settings.base_url, **context
+    )
+    subject = _(SUBJECTS[template])
+    await OutboxEmail.insert(
+        OutboxEmail(
+            to_address=to,
+            subject=f"{subject} · {settings.brand}",
+            text_body=text,
+            html_body=to_html(text, language or "pl"),
+            next_attempt_at=datetime.now(UTC),
+        )
+    )
+
+
+_URL = re.compile(r"(https?://[^\s<>\"]+)")
+
+
+def to_html(text: str, language: str) -> str:
+    """The HTML part: the same paragraphs, escaped, with links made clickable."""
+    paragraphs = []
+    for block in text.strip().split("\n\n"):
+        escaped = html.escape(block).replace("\n", "<br>\n")
+        paragraphs.append("<p>" + _URL.sub(r'<a href="\1">\1</a>', escaped) + "</p>")
+    return (
+        f'<!doctype html><html lang="{language}"><head><meta charset="utf-8"></head>'
+        '<body style="font-family: sans-serif; line-height: 1.5">'
+        + "\n".join(paragraphs)
+        + "</body></html>"
+    )
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(seconds=10 * 2 ** min(attempts, 12)), MAX_BACKOFF)
+
+
+def _message(settings: Settings, row: dict) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.mail_from
+    message["To"] = row["to_address"]
+    message["Subject"] = row["subject"]
+    message["Message-ID"] = make_msgid(domain="portal.localhost")
+    message.set_content(row["text_body"])
+    if row["html_body"]:
+        message.add_alternative(row["html_body"], subtype="html")
+    return message
+
+
+async def _send(settings: Settings, message: EmailMessage) -> None:
+    url = urlparse(settings.smtp_url or "")
+    tls = url.scheme == "smtps"
+    await aiosmtplib.send(
+        message,
+        hostname=url.hostname or "127.0.0.1",
+        port=url.port or (465 if tls else 25),
+        username=unquote(url.username) if url.username else None,
+        password=unquote(url.password) if url.password else None,
+        use_tls=tls,
+        start_tls=True if "starttls" in url.query else None if not tls else False,
+        timeout=10,
+    )
+
+
+_DUE = """
+SELECT id, to_address, subject, text_body, html_body, attempts FROM outbox_email
+WHERE sent_at IS NULL AND next_attempt_at <= now()
+ORDER BY next_attempt_at LIMIT {} FOR UPDATE SKIP LOCKED
+"""
+
+
+async def deliver_due(settings: Settings, batch: int = 20) -> int:
+    """Send what is due; return how many were sent. Failures are rescheduled."""
+    if not settings.smtp_url:
+        return 0
+    sent = 0
+    async with ENGINE.transaction():
+        for row in await OutboxEmail.raw(_DUE, batch):
+            try:
+                await _send(settings, _message(settings, row))
+            except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+                log.warning(
+                    "mail %s not delivered (attempt %d): %s",
+                    row["id"],
+                    row["attempts"] + 1,
+                    type(error).__name__,
+                )
+                await OutboxEmail.update(
+                    {
+                        OutboxEmail.attempts: row["attempts"] + 1,
+                        OutboxEmail.next_attempt_at: datetime.now(UTC) + backoff(row["attempts"]),
+                        OutboxEmail.last_error: f"{type(error).__name__}: {error}"[:500],
+                    }
+                ).where(OutboxEmail.id == row["id"])
+            else:
+                sent += 1
+                await OutboxEmail.update({OutboxEmail.sent_at: datetime.now(UTC)}).where(
+                    OutboxEmail.id == row["id"]
+                )
+    return sent
+
+
+async def run_sender(settings: Settings, interval: float = 2.0) -> None:
+    """The background sender of one app process; cancelled at shutdown."""
+    while True:
+        try:
+            while await deliver_due(settings):
+                pass
+        except Exception:  # a broken database must not kill the loop
+            log.exception("mail sender failed; retrying")
+        await asyncio.sleep(interval)
+
+
+async def recent(limit: int = 50) -> list[dict]:
+    """The outbox, newest first (the dev mailbox at /dev/mail)."""
+    return await OutboxEmail.select().order_by(OutboxEmail.created_at, ascending=False).limit(limit)

@@ -1,0 +1,46 @@
+"""Who is asking, and in which account: resolved once per request from the session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from portal.security.permissions import Permission, permissions_for
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request came from, for audit events and session lists."""
+
+    ip: str = ""
+    user_agent: str = ""
+
+
+@dataclass(frozen=True)
+class AccountRef:
+    id: UUID
+    public_id: str
+    name: str
+
+
+@dataclass(frozen=True)
+class Scope:
+    session_hash: str
+    identity_id: UUID
+    email: str
+    language: str
+    is_staff: bool = False
+    display_name: str = ""
+    account: AccountRef | None = None
+    role: str | None = None
+    permissions: frozenset[Permission] = field(default_factory=frozenset)
+
+    @classmethod
+    def build(cls, *, role: str | None = None, **values) -> Scope:
+        perms = set(permissions_for(role))
+        if values.get("is_staff"):
+            perms.add(Permission.STAFF)
+        return cls(role=role, permissions=frozenset(perms), **values)
+
+    def can(self, permission: Permission) -> bool:
+        return permission in self.permissions

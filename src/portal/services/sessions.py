@@ -1,0 +1,172 @@
+"""Server-side sessions: the cookie holds a random id, the table holds its hash.
+
+A session ends when it is deleted (log out, log out elsewhere, password reset), when it has
+been idle too long, or when its absolute lifetime is over. Deleting the row is instant
+revocation: the next request with the old cookie finds nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from portal.security.tokens import new_token, token_hash
+from portal.services.scope import AccountRef, Client, Scope
+from portal.tables import Membership, Session
+
+#: last_seen_at is written at most this often, so a page view is not a write every time.
+TOUCH_EVERY = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Lifetimes:
+    idle: timedelta
+    absolute: timedelta
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+async def start(
+    identity_id: UUID, client: Client, lifetimes: Lifetimes, account_public_id: str | None = None
+) -> str:
+    """Create a session and return the raw id for the cookie (never stored)."""
+    raw = new_token()
+    moment = now()
+    await Session.insert(
+        Session(
+            id_hash=token_hash(raw),
+            identity=identity_id,
+            account_public_id=account_public_id,
+            last_seen_at=moment,
+            expires_at=moment + lifetimes.absolute,
+            ip=client.ip[:64],
+            user_agent=client.user_agent[:512],
+            mfa_at=moment,
+        )
+    )
+    return raw
+
+
+_LOAD = """
+SELECT s.id, s.last_seen_at, s.expires_at, s.account_public_id,
+       i.id AS identity_id, i.email, i.is_staff, i.last_account_id,
+       coalesce(p.language, '') AS language,
+       trim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) AS display_name,
+       a.id AS account_id, a.public_id, a.name AS account_name, m.role
+FROM session s
+JOIN identity i ON i.id = s.identity
+LEFT JOIN profile p ON p.identity = i.id
+LEFT JOIN account a ON a.public_id = coalesce(s.account_public_id, i.last_account_id)
+LEFT JOIN membership m ON m.account = a.id AND m.identity = i.id
+WHERE s.id_hash = {}
+"""
+
+
+async def load(raw: str, lifetimes: Lifetimes) -> Scope | None:
+    """The Scope for a session cookie, or None when it is unknown, idle or expired."""
+    id_hash = token_hash(raw)
+    rows = await Session.raw(_LOAD, id_hash)
+    if not rows:
+        return None
+    row = rows[0]
+    moment = now()
+    if row["expires_at"] <= moment or row["last_seen_at"] + lifetimes.idle <= moment:
+        await Session.delete().where(Session.id_hash == id_hash)
+        return None
+    if moment - row["last_seen_at"] >= TOUCH_EVERY:
+        await Session.update({Session.last_seen_at: moment}).where(Session.id_hash == id_hash)
+    if row["role"] is None:
+        row = {**row, **await _first_membership(row["identity_id"])}
+    return Scope.build(
+        session_hash=id_hash,
+        identity_id=row["identity_id"],
+        email=row["email"],
+        language=row["language"],
+        is_staff=row["is_staff"],
+        display_name=row["display_name"],
+        account=(
+            AccountRef(row["account_id"], row["public_id"], row["account_name"])
+            if row["role"]
+            else None
+        ),
+        role=row["role"],
+    )
+
+
+async def _first_membership(identity_id: UUID) -> dict[str, Any]:
+    """When the session's account is gone (or never set), fall back to the first account."""
+    rows = (
+        await Membership.select(
+            Membership.role,
+            Membership.account.id.as_alias("account_id"),
+            Membership.account.public_id.as_alias("public_id"),
+            Membership.account.name.as_alias("account_name"),
+        )
+        .where(Membership.identity == identity_id)
+        .order_by(Membership.account.name)
+        .limit(1)
+    )
+    return rows[0] if rows else {"role": None}
+
+
+async def seconds_left(scope: Scope, lifetimes: Lifetimes) -> int:
+    row = (
+        await Session.select(Session.last_seen_at, Session.expires_at)
+        .where(Session.id_hash == scope.session_hash)
+        .first()
+    )
+    if row is None:
+        return 0
+    end = min(row["expires_at"], row["last_seen_at"] + lifetimes.idle)
+    return max(0, int((end - now()).total_seconds()))
+
+
+async def extend(scope: Scope) -> None:
+    await Session.update({Session.last_seen_at: now()}).where(Session.id_hash == scope.session_hash)
+
+
+async def end(raw_or_hash: str, *, hashed: bool = False) -> None:
+    id_hash = raw_or_hash if hashed else token_hash(raw_or_hash)
+    await Session.delete().where(Session.id_hash == id_hash)
+
+
+async def end_all(identity_id: UUID, *, keep_hash: str | None = None) -> int:
+    query = Session.delete().where(Session.identity == identity_id)
+    if keep_hash:
+        query = query.where(Session.id_hash != keep_hash)
+    rows = await query.returning(Session.id)
+    return len(rows)
+
+
+async def end_one(identity_id: UUID, session_id: UUID) -> bool:
+    rows = await (
+        Session.delete()
+        .where((Session.identity == identity_id) & (Session.id == session_id))
+        .returning(Session.id)
+    )
+    return bool(rows)
+
+
+async def list_for(identity_id: UUID) -> list[dict[str, Any]]:
+    return (
+        await Session.select(
+            Session.id,
+            Session.id_hash,
+            Session.ip,
+            Session.user_agent,
+            Session.created_at,
+            Session.last_seen_at,
+        )
+        .where(Session.identity == identity_id)
+        .order_by(Session.last_seen_at, ascending=False)
+    )
+
+
+async def choose_account(scope: Scope, public_id: str) -> None:
+    await Session.update({Session.account_public_id: public_id}).where(
+        Session.id_hash == scope.session_hash
+    )

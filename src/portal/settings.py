@@ -1,0 +1,100 @@
+"""Settings built once from the PORTAL_* environment variables.
+
+This is the only module that reads ``os.environ``. Everything else receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+#: Piccolo finds its engine through this module (migrations, ``piccolo`` CLI).
+os.environ.setdefault("PICCOLO_CONF", "portal.piccolo_conf")
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str | None = None
+    data_dir: Path = Path(".portal")
+    secret_key: str = ""
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_url: str | None = None
+    mail_from: str = "Konto ID <no-reply@portal.localhost>"
+    dev: bool = False
+    brand: str = "Konto ID"
+    session_idle_seconds: int = 3600
+    session_absolute_seconds: int = 24 * 3600
+    static_dir: Path = field(default_factory=lambda: ROOT / "static")
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @property
+    def session_cookie(self) -> str:
+        # The __Host- prefix pins the cookie to this origin (Secure, Path=/, no Domain).
+        return "__Host-portal_session" if self.https else "portal_session"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        data_dir = Path(env.get("PORTAL_DATA_DIR") or ".portal").absolute()
+        settings = cls(
+            database_url=env.get("PORTAL_DATABASE_URL") or None,
+            data_dir=data_dir,
+            secret_key=env.get("PORTAL_SECRET_KEY") or "",
+            base_url=(env.get("PORTAL_BASE_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            smtp_url=env.get("PORTAL_SMTP_URL") or None,
+            mail_from=env.get("PORTAL_MAIL_FROM") or cls.mail_from,
+            dev=_flag(env.get("PORTAL_DEV")),
+            session_idle_seconds=int(env.get("PORTAL_SESSION_IDLE_SECONDS") or 3600),
+            session_absolute_seconds=int(env.get("PORTAL_SESSION_ABSOLUTE_SECONDS") or 86400),
+        )
+        if not settings.secret_key:
+            settings = replace(settings, secret_key=_stored_secret(data_dir))
+        return settings
+
+    def exported(self) -> dict[str, str]:
+        """The environment that rebuilds these settings in a worker process."""
+        env = {
+            "PORTAL_DATA_DIR": str(self.data_dir),
+            "PORTAL_SECRET_KEY": self.secret_key,
+            "PORTAL_BASE_URL": self.base_url,
+            "PORTAL_MAIL_FROM": self.mail_from,
+            "PORTAL_DEV": "1" if self.dev else "",
+            "PORTAL_SESSION_IDLE_SECONDS": str(self.session_idle_seconds),
+            "PORTAL_SESSION_ABSOLUTE_SECONDS": str(self.session_absolute_seconds),
+        }
+        if self.database_url:
+            env["PORTAL_DATABASE_URL"] = self.database_url
+        if self.smtp_url:
+            env["PORTAL_SMTP_URL"] = self.smtp_url
+        return env
+
+    def export_to_process(self) -> None:
+        """Put these settings in this process's environment so worker processes inherit them."""
+        os.environ.update(self.exported())
+
+
+def _stored_secret(data_dir: Path) -> str:
+    """Generate the secret key once and keep it in the data dir (mode 0600)."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:  # another process won the race
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(key)
+    return key

@@ -1,0 +1,51 @@
+"""Piccolo tables, one module per domain. Import them all from here."""
+
+from portal.tables.access import CompanyAccess, Invitation, Membership
+from portal.tables.accounts import Account, Company
+from portal.tables.audit import AuditEvent
+from portal.tables.catalogue import (
+    Application,
+    BillingProfile,
+    Order,
+    OrderItem,
+    RecentApplication,
+    Subscription,
+)
+from portal.tables.identity import (
+    Identity,
+    OneTimeToken,
+    Profile,
+    RecoveryCode,
+    Session,
+    Throttle,
+)
+from portal.tables.keys import ApiKey
+from portal.tables.mail import OutboxEmail
+from portal.tables.support import Ticket, TicketMessage
+
+ALL_TABLES = [
+    Identity,
+    Profile,
+    Session,
+    OneTimeToken,
+    RecoveryCode,
+    Throttle,
+    Account,
+    Company,
+    Membership,
+    CompanyAccess,
+    Invitation,
+    ApiKey,
+    Application,
+    Subscription,
+    Order,
+    OrderItem,
+    BillingProfile,
+    RecentApplication,
+    Ticket,
+    TicketMessage,
+    AuditEvent,
+    OutboxEmail,
+]
+
+__all__ = [table.__name__ for table in ALL_TABLES] + ["ALL_TABLES"]

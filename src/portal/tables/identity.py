@@ -1,0 +1,86 @@
+"""The ID: identities, their profiles, sessions, one-time tokens, recovery codes, throttles."""
+
+from piccolo.columns import (
+    JSONB,
+    BigInt,
+    Boolean,
+    ForeignKey,
+    Integer,
+    OnDelete,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.constraints import Check, Unique
+from piccolo.table import Table
+
+from portal.db import ENGINE
+from portal.tables._base import Base, one_of
+
+
+class Identity(Base, tablename="identity"):
+    # Unique on lower(email) is an index made by the migration; the email never changes.
+    email = Varchar(length=320)
+    password_hash = Text(null=True, default=None)
+    email_verified_at = Timestamptz(null=True, default=None)
+    is_staff = Boolean(default=False)
+    last_login_at = Timestamptz(null=True, default=None)
+    # MFA: the TOTP secret is encrypted with a key derived from PORTAL_SECRET_KEY.
+    totp_secret_encrypted = Text(null=True, default=None)
+    totp_confirmed_at = Timestamptz(null=True, default=None)
+    totp_last_step = BigInt(null=True, default=None)
+    mfa_email_enabled = Boolean(default=False)
+    last_account_id = Varchar(length=12, null=True, default=None)
+
+
+class Profile(Base, tablename="profile"):
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade, unique=True)
+    first_name = Varchar(length=100, default="")
+    last_name = Varchar(length=100, default="")
+    phone = Varchar(length=40, default="")
+    language = Varchar(length=2, default="")  # "": follow the browser
+    known_language = Check(one_of("language", ["", "pl", "en"]))
+
+
+class Session(Base, tablename="session"):
+    """A server-side session. The cookie holds a random id; only its SHA-256 is stored."""
+
+    id_hash = Varchar(length=64, unique=True)
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade, null=True, index=True)
+    account_public_id = Varchar(length=12, null=True, default=None)
+    last_seen_at = Timestamptz()
+    expires_at = Timestamptz()
+    ip = Varchar(length=64, default="")
+    user_agent = Varchar(length=512, default="")
+    mfa_at = Timestamptz(null=True, default=None)
+    reauth_at = Timestamptz(null=True, default=None)
+
+
+class OneTimeToken(Base, tablename="one_time_token"):
+    """Verification, password-reset, invitation and emailed-code tokens, hashed at rest."""
+
+    purpose = Varchar(length=32)
+    token_hash = Varchar(length=64, unique=True)
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade, null=True, index=True)
+    email = Varchar(length=320, default="")
+    data = JSONB(default="{}")
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    attempts = Integer(default=0)
+
+
+class RecoveryCode(Base, tablename="recovery_code"):
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade, index=True)
+    code_hash = Varchar(length=64)
+    used_at = Timestamptz(null=True, default=None)
+    one_code_once = Unique(["identity", "code_hash"])
+
+
+class Throttle(Table, db=ENGINE, tablename="throttle"):
+    """Guessing limits shared by every app process: one row per (scope, key)."""
+
+    key = Varchar(length=200, primary_key=True)
+    failures = Integer(default=0)  # in the current window
+    consecutive = Integer(default=0)  # since the last success, across windows
+    window_started_at = Timestamptz()
+    blocked_until = Timestamptz(null=True, default=None)

@@ -1,0 +1,16 @@
+"""The transactional outbox: mail written in the same transaction as its cause."""
+
+from piccolo.columns import Integer, Text, Timestamptz, Varchar
+
+from portal.tables._base import Base
+
+
+class OutboxEmail(Base, tablename="outbox_email"):
+    to_address = Varchar(length=320)
+    subject = Varchar(length=300)
+    text_body = Text()
+    html_body = Text(default="")
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz(index=True)
+    sent_at = Timestamptz(null=True, default=None, index=True)
+    last_error = Text(default="")

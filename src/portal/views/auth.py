@@ -1,0 +1,280 @@
+"""Sign-in, sign-out, registration, verification and password reset: the public side of the ID."""
+
+from __future__ import annotations
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Template
+
+from portal.security.guards import requires_identity
+from portal.security.middleware import session_cookie
+from portal.services import identity, sessions
+from portal.services.errors import DomainError
+from portal.views.forms import INVALID, client_of, field_errors, form_values
+from portal.views.rendering import (
+    VARY,
+    is_htmx,
+    language_of,
+    redirect,
+    render,
+    safe_next,
+    scope_of,
+    settings_of,
+)
+
+PUBLIC = {"public": True}
+
+
+def _lifetimes(request: Request) -> sessions.Lifetimes:
+    settings = settings_of(request)
+    return sessions.Lifetimes(
+        idle=sessions.timedelta(seconds=settings.session_idle_seconds),
+        absolute=sessions.timedelta(seconds=settings.session_absolute_seconds),
+    )
+
+
+async def sign_in(request: Request, identity_row: dict, target: str) -> Response:
+    """Start a fresh session (a new id: never reuse one from before sign-in) and go on."""
+    settings = settings_of(request)
+    old = scope_of(request)
+    if old is not None:
+        await sessions.end(old.session_hash, hashed=True)
+    raw = await sessions.start(
+        identity_row["id"],
+        client_of(request),
+        _lifetimes(request),
+        identity_row.get("last_account_id"),
+    )
+    response = redirect(request, target)
+    response.set_cookie(session_cookie(settings, raw))
+    return response
+
+
+class AuthController(Controller):
+    @get("/login", opt=PUBLIC)
+    async def login_form(self, request: Request, next: str | None = None) -> Template:
+        return render(
+            request,
+            "login.html",
+            {"title": "Zaloguj się", "values": {}, "errors": {}, "next": safe_next(next)},
+            partial="partials/login_form.html",
+        )
+
+    @post("/login", opt=PUBLIC)
+    async def login(self, request: Request) -> Response:
+        values = await form_values(request, "email", "password", "next")
+        try:
+            row = await identity.authenticate(
+                settings_of(request),
+                values["email"],
+                values["password"],
+                client_of(request),
+                language_of(request),
+            )
+        except DomainError as error:
+            return render(
+                request,
+                "login.html",
+                {
+                    "title": "Zaloguj się",
+                    "values": {"email": values["email"]},
+                    "errors": {"form": error.message},
+                    "next": safe_next(values["next"]),
+                },
+                partial="partials/login_form.html",
+                status=INVALID,
+            )
+        return await sign_in(request, row, safe_next(values["next"]))
+
+    @post("/logout", opt=PUBLIC)
+    async def logout(self, request: Request) -> Response:
+        scope = scope_of(request)
+        if scope is not None:
+            await sessions.end(scope.session_hash, hashed=True)
+        response = redirect(request, "/login", flash="Wylogowano.")
+        response.set_cookie(session_cookie(settings_of(request), None))
+        return response
+
+    @get("/register", opt=PUBLIC)
+    async def register_form(self, request: Request) -> Template:
+        return render(
+            request,
+            "register.html",
+            {"title": "Załóż Konto ID", "values": {}, "errors": {}},
+            partial="partials/register_form.html",
+        )
+
+    @post("/register", opt=PUBLIC)
+    async def register(self, request: Request) -> Template:
+        values = await form_values(request, "email")
+        try:
+            await identity.register(
+                settings_of(request), values["email"], client_of(request), language_of(request)
+            )
+        except DomainError as error:
+            return render(
+                request,
+                "register.html",
+                {"title": "Załóż Konto ID", "values": values, "errors": field_errors(error)},
+                partial="partials/register_form.html",
+                status=INVALID,
+            )
+        return render(
+            request,
+            "mail_sent.html",
+            {"title": "Sprawdź skrzynkę", "email": values["email"].strip(), "purpose": "register"},
+            partial="partials/mail_sent.html",
+        )
+
+    @get("/verify/{token:str}", opt=PUBLIC)
+    async def verify_form(self, request: Request, token: str) -> Template:
+        try:
+            info = await identity.check_token(identity.VERIFY, token)
+        except DomainError:
+            return _link_invalid(request, "register")
+        return render(
+            request,
+            "set_password.html",
+            {
+                "title": "Ustaw hasło",
+                "email": info.email,
+                "errors": {},
+                "action": f"/verify/{token}",
+                "purpose": "verify",
+            },
+            partial="partials/set_password_form.html",
+        )
+
+    @post("/verify/{token:str}", opt=PUBLIC)
+    async def verify(self, request: Request, token: str) -> Response:
+        values = await form_values(request, "password", "password_confirm")
+        client = client_of(request)
+        try:
+            info = await identity.check_token(identity.VERIFY, token)
+            identity_id = await identity.complete_verification(
+                token, values["password"], values["password_confirm"], client
+            )
+        except identity.TokenInvalid:
+            return _link_invalid(request, "register")
+        except DomainError as error:
+            return render(
+                request,
+                "set_password.html",
+                {
+                    "title": "Ustaw hasło",
+                    "email": info.email,
+                    "errors": field_errors(error),
+                    "action": f"/verify/{token}",
+                    "purpose": "verify",
+                },
+                partial="partials/set_password_form.html",
+                status=INVALID,
+            )
+        return await sign_in(request, {"id": identity_id, "last_account_id": None}, "/")
+
+    @get("/password/forgot", opt=PUBLIC)
+    async def forgot_form(self, request: Request) -> Template:
+        return render(
+            request,
+            "forgot.html",
+            {"title": "Nie pamiętasz hasła?", "values": {}, "errors": {}},
+            partial="partials/forgot_form.html",
+        )
+
+    @post("/password/forgot", opt=PUBLIC)
+    async def forgot(self, request: Request) -> Template:
+        values = await form_values(request, "email")
+        try:
+            await identity.request_password_reset(
+                settings_of(request), values["email"], client_of(request), language_of(request)
+            )
+        except DomainError as error:
+            return render(
+                request,
+                "forgot.html",
+                {"title": "Nie pamiętasz hasła?", "values": values, "errors": field_errors(error)},
+                partial="partials/forgot_form.html",
+                status=INVALID,
+            )
+        return render(
+            request,
+            "mail_sent.html",
+            {"title": "Sprawdź skrzynkę", "email": values["email"].strip(), "purpose": "reset"},
+            partial="partials/mail_sent.html",
+        )
+
+    @get("/password/reset/{token:str}", opt=PUBLIC)
+    async def reset_form(self, request: Request, token: str) -> Template:
+        try:
+            info = await identity.check_token(identity.PASSWORD_RESET, token)
+        except DomainError:
+            return _link_invalid(request, "reset")
+        return render(
+            request,
+            "set_password.html",
+            {
+                "title": "Ustaw nowe hasło",
+                "email": info.email,
+                "errors": {},
+                "action": f"/password/reset/{token}",
+                "purpose": "reset",
+            },
+            partial="partials/set_password_form.html",
+        )
+
+    @post("/password/reset/{token:str}", opt=PUBLIC)
+    async def reset(self, request: Request, token: str) -> Response:
+        values = await form_values(request, "password", "password_confirm")
+        try:
+            info = await identity.check_token(identity.PASSWORD_RESET, token)
+            await identity.reset_password(
+                settings_of(request),
+                token,
+                values["password"],
+                values["password_confirm"],
+                client_of(request),
+                language_of(request),
+            )
+        except identity.TokenInvalid:
+            return _link_invalid(request, "reset")
+        except DomainError as error:
+            return render(
+                request,
+                "set_password.html",
+                {
+                    "title": "Ustaw nowe hasło",
+                    "email": info.email,
+                    "errors": field_errors(error),
+                    "action": f"/password/reset/{token}",
+                    "purpose": "reset",
+                },
+                partial="partials/set_password_form.html",
+                status=INVALID,
+            )
+        response = redirect(
+            request, "/login", flash="Hasło zostało zmienione. Zaloguj się nowym hasłem."
+        )
+        response.set_cookie(session_cookie(settings_of(request), None))
+        return response
+
+
+def _link_invalid(request: Request, purpose: str) -> Template:
+    """An expired or used link offers a new one."""
+    return render(
+        request,
+        "link_invalid.html",
+        {"title": "Link nieważny", "purpose": purpose, "values": {}, "errors": {}},
+        status=410,
+    )
+
+
+class SessionController(Controller):
+    """Keeping a session alive on request (the idle-timeout warning's button)."""
+
+    @post("/session/extend", guards=[requires_identity])
+    async def extend(self, request: Request) -> Response:
+        scope = scope_of(request)
+        assert scope is not None
+        await sessions.extend(scope)
+        if is_htmx(request):
+            return Response(content=b"", status_code=204, headers=VARY)
+        return redirect(request, "/", flash="Sesja została przedłużona.")

@@ -1,0 +1,100 @@
+"""One URL, two renderings: the whole page for a normal request, the fragment for htmx.
+
+``render`` is the only place that builds a template response, so every page gets the same
+context (scope, language, navigation, flash) and the ``Vary: HX-Request`` header.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.response import Redirect, Template
+
+from portal.i18n import from_accept_language, translator
+from portal.services.scope import Scope
+from portal.settings import Settings
+from portal.views.flash import clear_flash_cookie, flash_cookie, read_flash
+from portal.views.navigation import NAVIGATION
+
+VARY = {"Vary": "HX-Request"}
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def scope_of(request: Request) -> Scope | None:
+    return request.scope.get("user")
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def language_of(request: Request) -> str:
+    scope = scope_of(request)
+    if scope is not None and scope.language:
+        return scope.language
+    return from_accept_language(request.headers.get("accept-language"))
+
+
+def base_context(request: Request) -> dict[str, Any]:
+    settings = settings_of(request)
+    language = language_of(request)
+    return {
+        "scope": scope_of(request),
+        "lang": language,
+        "_": translator(language),
+        "navigation": NAVIGATION,
+        "path": request.url.path,
+        "brand": settings.brand,
+        "dev": settings.dev,
+        "idle_seconds": settings.session_idle_seconds,
+    }
+
+
+def render(
+    request: Request,
+    template: str,
+    context: dict[str, Any] | None = None,
+    *,
+    partial: str | None = None,
+    status: int = 200,
+    headers: dict[str, str] | None = None,
+) -> Template:
+    """Render ``template`` (a page that includes ``partial``), or only ``partial`` for htmx."""
+    settings = settings_of(request)
+    name = partial if (partial and is_htmx(request)) else template
+    ctx = base_context(request)
+    cookies = []
+    message = read_flash(request, settings.secret_key)
+    if message is not None:
+        ctx["flash"] = message
+        cookies.append(clear_flash_cookie())
+    ctx.update(context or {})
+    return Template(
+        template_name=name,
+        context=ctx,
+        status_code=status,
+        headers={**VARY, **(headers or {})},
+        cookies=cookies,
+    )
+
+
+def redirect(request: Request, url: str, *, flash: str | None = None) -> Response:
+    """303 to ``url``; for htmx, ``HX-Redirect`` so the browser navigates as a whole."""
+    settings = settings_of(request)
+    cookies = [flash_cookie(settings.secret_key, flash, settings.https)] if flash else []
+    if is_htmx(request):
+        return Response(
+            content=b"", status_code=200, headers={"HX-Redirect": url, **VARY}, cookies=cookies
+        )
+    return Redirect(path=url, status_code=303, headers=VARY, cookies=cookies)
+
+
+def safe_next(url: str | None, default: str = "/") -> str:
+    """Only same-site paths may be redirect targets (no open redirect)."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return default
+    return url
