@@ -46,12 +46,22 @@ def configure(url: str) -> None:
     ENGINE.config.update(connect_kwargs(url))
 
 
+_pool_users = 0
+
+
 async def start_pool(max_size: int = 10) -> None:
-    await ENGINE.start_connection_pool(min_size=1, max_size=max_size)
+    """Start the pool, or join the one already running (tests share it with the app)."""
+    global _pool_users
+    _pool_users += 1
+    if _pool_users == 1:
+        await ENGINE.start_connection_pool(min_size=1, max_size=max_size)
 
 
 async def close_pool() -> None:
-    await ENGINE.close_connection_pool()
+    global _pool_users
+    _pool_users = max(0, _pool_users - 1)
+    if _pool_users == 0:
+        await ENGINE.close_connection_pool()
 
 
 async def ping() -> bool:

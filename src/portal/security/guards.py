@@ -22,12 +22,12 @@ def current_scope(connection: ASGIConnection) -> Scope | None:
     return connection.scope.get("user")  # set by SessionMiddleware
 
 
-def requires_identity(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+async def requires_identity(connection: ASGIConnection, _: BaseRouteHandler) -> None:
     if current_scope(connection) is None:
         raise NotAuthorizedException("sign-in required")
 
 
-def requires_permission(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
+async def requires_permission(connection: ASGIConnection, handler: BaseRouteHandler) -> None:
     """Sign-in plus the handler's ``opt["permission"]`` in the current account."""
     scope = current_scope(connection)
     if scope is None:

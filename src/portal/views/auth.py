@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, Response, get, post
+from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from portal.security.guards import requires_identity
@@ -51,7 +52,7 @@ async def sign_in(request: Request, identity_row: dict, target: str) -> Response
 
 class AuthController(Controller):
     @get("/login", opt=PUBLIC)
-    async def login_form(self, request: Request, next: str | None = None) -> Template:
+    async def login_form(self, request: Request, next: FromQuery[str | None] = None) -> Template:
         return render(
             request,
             "login.html",
@@ -126,7 +127,7 @@ class AuthController(Controller):
         )
 
     @get("/verify/{token:str}", opt=PUBLIC)
-    async def verify_form(self, request: Request, token: str) -> Template:
+    async def verify_form(self, request: Request, token: FromPath[str]) -> Template:
         try:
             info = await identity.check_token(identity.VERIFY, token)
         except DomainError:
@@ -145,7 +146,7 @@ class AuthController(Controller):
         )
 
     @post("/verify/{token:str}", opt=PUBLIC)
-    async def verify(self, request: Request, token: str) -> Response:
+    async def verify(self, request: Request, token: FromPath[str]) -> Response:
         values = await form_values(request, "password", "password_confirm")
         client = client_of(request)
         try:
@@ -203,7 +204,7 @@ class AuthController(Controller):
         )
 
     @get("/password/reset/{token:str}", opt=PUBLIC)
-    async def reset_form(self, request: Request, token: str) -> Template:
+    async def reset_form(self, request: Request, token: FromPath[str]) -> Template:
         try:
             info = await identity.check_token(identity.PASSWORD_RESET, token)
         except DomainError:
@@ -222,7 +223,7 @@ class AuthController(Controller):
         )
 
     @post("/password/reset/{token:str}", opt=PUBLIC)
-    async def reset(self, request: Request, token: str) -> Response:
+    async def reset(self, request: Request, token: FromPath[str]) -> Response:
         values = await form_values(request, "password", "password_confirm")
         try:
             info = await identity.check_token(identity.PASSWORD_RESET, token)

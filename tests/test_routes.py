@@ -1,0 +1,82 @@
+"""Every route declares who may enter: a new screen cannot ship unprotected."""
+
+from __future__ import annotations
+
+import pytest
+from litestar.routes import HTTPRoute
+
+from portal.security.guards import PROTECTING_GUARDS
+from portal.security.permissions import Permission
+
+#: Routes anyone may open. Adding one here is a decision a reviewer sees.
+PUBLIC = {
+    "/healthz",
+    "/login",
+    "/logout",
+    "/register",
+    "/verify/{token:str}",
+    "/password/forgot",
+    "/password/reset/{token:str}",
+    "/static",
+    "/dev/mail",
+}
+
+
+def http_handlers(app):
+    """Every handler of the app, except Litestar's automatic OPTIONS answers."""
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            for handler in route.route_handlers:
+                if handler.http_methods != {"OPTIONS"}:
+                    yield route.path, handler
+
+
+def guard_functions(handler):
+    return [getattr(guard, "func", guard) for guard in handler.resolve_guards()]
+
+
+def test_every_route_is_public_by_decision_or_guarded(app):
+    unguarded = []
+    for path, handler in http_handlers(app):
+        guards = guard_functions(handler)
+        if handler.opt.get("public"):
+            assert path in PUBLIC or path.startswith("/static"), f"{path} is marked public"
+            continue
+        if not any(guard in PROTECTING_GUARDS for guard in guards):
+            unguarded.append(path)
+    assert unguarded == []
+
+
+def test_permission_guard_routes_name_a_permission(app):
+    from portal.security.guards import requires_permission
+
+    for path, handler in http_handlers(app):
+        if requires_permission in guard_functions(handler):
+            assert isinstance(handler.opt.get("permission"), Permission), path
+
+
+def protected_paths(app):
+    out = []
+    for path, handler in http_handlers(app):
+        if handler.opt.get("public") or "{" in path:
+            continue
+        for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
+            out.append((method, path))
+    return out
+
+
+async def test_anonymous_requests_are_sent_to_sign_in_never_served(app, client):
+    paths = protected_paths(app)
+    assert ("GET", "/") in paths
+    for method, path in paths:
+        headers = {"x-csrftoken": await client.csrf()}
+        response = await client.request(method, path, headers=headers, follow_redirects=False)
+        assert response.status_code == 303, (method, path, response.status_code)
+        assert response.headers["location"].startswith("/login?next="), (method, path)
+
+
+@pytest.mark.parametrize("path", ["/", "/apps", "/companies"])
+async def test_htmx_requests_get_a_client_redirect_to_sign_in(client, path):
+    response = await client.get(path, headers={"HX-Request": "true"}, follow_redirects=False)
+    assert response.status_code == 200
+    assert response.headers["HX-Redirect"].startswith("/login?next=")
