@@ -1,5 +1,6 @@
-"""For the ``piccolo`` CLI run from the repository root (e.g. ``piccolo migrations new portal --auto``).
-Set PORTAL_DATABASE_URL first; the app itself uses portal.piccolo_conf."""
+"""For the ``piccolo`` CLI run from the repository root, e.g.
+``piccolo migrations new portal --auto``. Set PORTAL_DATABASE_URL first;
+the app itself uses portal.piccolo_conf."""
 
 from portal.db import configure
 from portal.piccolo_conf import APP_REGISTRY, DB

@@ -54,7 +54,9 @@ _WARNINGS_PL = {
     "This is a very common password.": "To bardzo popularne hasło.",
     "This is similar to a commonly used password.": "To hasło przypomina bardzo popularne hasło.",
     'Repeats like "aaa" are easy to guess.': "Powtórzenia typu „aaa” łatwo odgadnąć.",
-    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".': "Powtórzenia typu „abcabcabc” łatwo odgadnąć.",
+    'Repeats like "abcabcabc" are only slightly harder to guess than "abc".': (
+        "Powtórzenia typu „abcabcabc” łatwo odgadnąć."
+    ),
     "Sequences like abc or 6543 are easy to guess.": "Ciągi typu abc czy 6543 łatwo odgadnąć.",
     "Recent years are easy to guess.": "Ostatnie lata łatwo odgadnąć.",
     "Dates are often easy to guess.": "Daty łatwo odgadnąć.",
