@@ -69,3 +69,24 @@ def field_error(html: str, field: str) -> str | None:
         return None
     match = re.search(rf'<p class="error" id="error-{field}">([^<]*)</p>', html)
     return match.group(1) if match else None
+
+
+async def last_mail(to: str) -> dict:
+    """The newest outbox mail to an address (the test's mailbox)."""
+    from portal.tables import OutboxEmail
+
+    row = await (
+        OutboxEmail.select()
+        .where(OutboxEmail.to_address == to)
+        .order_by(OutboxEmail.created_at, ascending=False)
+        .first()
+    )
+    assert row is not None, f"no mail to {to}"
+    return row
+
+
+def link_in(mail: dict, prefix: str) -> str:
+    """The path of the first link in a mail that starts with ``prefix`` (e.g. /verify/)."""
+    match = re.search(rf"https?://[^/\s]+({re.escape(prefix)}[^\s]+)", mail["text_body"])
+    assert match, f"no {prefix} link in: {mail['text_body']}"
+    return match.group(1)

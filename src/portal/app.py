@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 from litestar import Litestar
@@ -17,13 +20,18 @@ from litestar.template.config import TemplateConfig
 from portal import db
 from portal.security.headers import security_headers
 from portal.security.middleware import SessionMiddleware
+from portal.services import mail
 from portal.settings import Settings
 from portal.views.auth import AuthController, SessionController
+from portal.views.dev import dev_mail
 from portal.views.errors import EXCEPTION_HANDLERS
 from portal.views.health import healthz
 from portal.views.home import PENDING_SCREENS, HomeController
+from portal.views.profile import ProfileController
+from portal.views.security import SecurityController
 
 HERE = Path(__file__).parent
+WARSAW = ZoneInfo("Europe/Warsaw")
 
 
 def template_engine() -> JinjaTemplateEngine:
@@ -38,7 +46,15 @@ def template_engine() -> JinjaTemplateEngine:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    environment.filters["when"] = format_when
     return JinjaTemplateEngine.from_environment(environment)
+
+
+def format_when(moment: datetime | None) -> str:
+    """Times as people in Poland read them."""
+    if moment is None:
+        return ""
+    return moment.astimezone(WARSAW).strftime("%d.%m.%Y %H:%M")
 
 
 def create_app(settings: Settings) -> Litestar:
@@ -46,10 +62,17 @@ def create_app(settings: Settings) -> Litestar:
         raise RuntimeError("create_app needs a database URL (the CLI starts the embedded one)")
     db.configure(settings.database_url)
 
+    background: list[asyncio.Task] = []
+
     async def start() -> None:
         await db.start_pool()
+        if settings.smtp_url:
+            background.append(asyncio.create_task(mail.run_sender(settings)))
 
     async def stop() -> None:
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await db.close_pool()
 
     static = create_static_files_router(
@@ -65,6 +88,9 @@ def create_app(settings: Settings) -> Litestar:
             HomeController,
             AuthController,
             SessionController,
+            ProfileController,
+            SecurityController,
+            dev_mail,
             *PENDING_SCREENS,
             static,
         ],

@@ -12,7 +12,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from portal.db import ENGINE
 from portal.security.tokens import new_token, token_hash
+from portal.services import audit
 from portal.services.scope import AccountRef, Client, Scope
 from portal.tables import Membership, Session
 
@@ -132,6 +134,36 @@ async def extend(scope: Scope) -> None:
 async def end(raw_or_hash: str, *, hashed: bool = False) -> None:
     id_hash = raw_or_hash if hashed else token_hash(raw_or_hash)
     await Session.delete().where(Session.id_hash == id_hash)
+
+
+async def sign_out(scope: Scope, client: Client) -> None:
+    async with ENGINE.transaction():
+        await end(scope.session_hash, hashed=True)
+        await audit.record("identity:logout:success", client=client, identity_id=scope.identity_id)
+
+
+async def end_others(scope: Scope, client: Client) -> int:
+    """ "Log out elsewhere": every session of this person but the current one."""
+    async with ENGINE.transaction():
+        ended = await end_all(scope.identity_id, keep_hash=scope.session_hash)
+        await audit.record(
+            "identity:session:revoke_others",
+            client=client,
+            identity_id=scope.identity_id,
+            sessions_ended=ended,
+        )
+    return ended
+
+
+async def end_by_id(scope: Scope, session_id: UUID, client: Client) -> bool:
+    """End one of this person's sessions; another person's session id finds nothing."""
+    async with ENGINE.transaction():
+        ended = await end_one(scope.identity_id, session_id)
+        if ended:
+            await audit.record(
+                "identity:session:revoke", client=client, identity_id=scope.identity_id
+            )
+    return ended
 
 
 async def end_all(identity_id: UUID, *, keep_hash: str | None = None) -> int:

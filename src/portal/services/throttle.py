@@ -65,15 +65,14 @@ async def blocked(limit: Limit, subject: str) -> bool:
 async def fail(limit: Limit, subject: str) -> None:
     """Count one failure (or one use, for mail limits) and block when over the limit."""
     key = limit.key(subject)
-    window = f"{int(limit.window.total_seconds())} seconds"
-    row = (await Throttle.raw(_HIT, key, window, window))[0]
+    row = (await Throttle.raw(_HIT, key, limit.window, limit.window))[0]
     if row["failures"] >= limit.per_window:
         # Each spent window blocks for twice as long as the one before, up to MAX_WAIT.
         rounds = max(0, row["consecutive"] // limit.per_window - 1)
         wait = min(limit.window * 2 ** min(rounds, 16), MAX_WAIT)
         await Throttle.raw(
             "UPDATE throttle SET blocked_until = now() + {}::interval WHERE key = {}",
-            f"{int(wait.total_seconds())} seconds",
+            wait,
             key,
         )
 

@@ -39,8 +39,9 @@ def server_url() -> Iterator[str]:
     if url:
         yield url
         return
-    data_dir = Path(os.environ.get("PORTAL_TEST_DATA_DIR") or Path(tempfile.gettempdir())
-                    / "portal-test-pg")
+    data_dir = Path(
+        os.environ.get("PORTAL_TEST_DATA_DIR") or Path(tempfile.gettempdir()) / "portal-test-pg"
+    )
     server = db.start_embedded(data_dir)
     try:
         yield server.get_uri("postgres")

@@ -13,24 +13,44 @@ from portal.tables import Account, Company, Identity, Membership, Profile
 PASSWORD = "zielony balkon pełen pomidorów"  # noqa: S105
 
 
-async def identity(email: str = "jan@example.com", password: str | None = PASSWORD, *,
-                   language: str = "", is_staff: bool = False, **profile: Any) -> UUID:
-    row = (await Identity.insert(Identity(
-        email=email,
-        password_hash=await hash_password(password) if password else None,
-        email_verified_at=datetime.now(UTC) if password else None,
-        is_staff=is_staff,
-    )).returning(Identity.id))[0]
+async def identity(
+    email: str = "jan@example.com",
+    password: str | None = PASSWORD,
+    *,
+    language: str = "",
+    is_staff: bool = False,
+    **profile: Any,
+) -> UUID:
+    row = (
+        await Identity.insert(
+            Identity(
+                email=email,
+                password_hash=await hash_password(password) if password else None,
+                email_verified_at=datetime.now(UTC) if password else None,
+                is_staff=is_staff,
+            )
+        ).returning(Identity.id)
+    )[0]
     await Profile.insert(Profile(identity=row["id"], language=language, **profile))
     return row["id"]
 
 
-async def account(owner: UUID | None = None, name: str = "Firma Testowa sp. z o.o.",
-                  nip: str = "5260250274", role: str = "owner") -> dict[str, Any]:
-    row = (await Account.insert(Account(public_id=new_hex_id(12), name=name, nip=nip))
-           .returning(Account.id, Account.public_id))[0]
-    company = (await Company.insert(Company(account=row["id"], key=new_hex_id(16), name=name,
-                                            nip=nip, is_main=True)).returning(Company.id))[0]
+async def account(
+    owner: UUID | None = None,
+    name: str = "Firma Testowa sp. z o.o.",
+    nip: str = "5260250274",
+    role: str = "owner",
+) -> dict[str, Any]:
+    row = (
+        await Account.insert(Account(public_id=new_hex_id(12), name=name, nip=nip)).returning(
+            Account.id, Account.public_id
+        )
+    )[0]
+    company = (
+        await Company.insert(
+            Company(account=row["id"], key=new_hex_id(16), name=name, nip=nip, is_main=True)
+        ).returning(Company.id)
+    )[0]
     if owner is not None:
         await Membership.insert(Membership(account=row["id"], identity=owner, role=role))
     return {**row, "main_company_id": company["id"]}

@@ -90,7 +90,7 @@ class AuthController(Controller):
     async def logout(self, request: Request) -> Response:
         scope = scope_of(request)
         if scope is not None:
-            await sessions.end(scope.session_hash, hashed=True)
+            await sessions.sign_out(scope, client_of(request))
         response = redirect(request, "/login", flash="Wylogowano.")
         response.set_cookie(session_cookie(settings_of(request), None))
         return response

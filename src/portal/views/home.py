@@ -5,13 +5,13 @@ from __future__ import annotations
 from litestar import Controller, Request, get
 from litestar.response import Template
 
-from portal.security.guards import requires_identity, requires_permission
+from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
 from portal.views.rendering import render
 
 
 class HomeController(Controller):
-    @get("/", guards=[requires_identity])
+    @get("/", guards=[requires_permission], opt={"permission": Permission.APPS_USE})
     async def home(self, request: Request) -> Template:
         return render(request, "home.html", {"title": "Strona główna"})
 

@@ -1,0 +1,124 @@
+"""Login security: password change, active sessions, security history."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import NotFoundException
+from litestar.params import FromPath
+from litestar.response import Template
+
+from portal.security.guards import requires_identity
+from portal.services import audit, identity, sessions
+from portal.services.errors import DomainError
+from portal.views.forms import INVALID, client_of, field_errors, form_values
+from portal.views.rendering import redirect, render, scope_of, settings_of
+
+EVENT_LABELS = {
+    "identity:login:success": "Zalogowano",
+    "identity:login:failure": "Nieudana próba logowania",
+    "identity:login:throttled": "Zablokowana próba logowania",
+    "identity:logout:success": "Wylogowano",
+    "identity:password:set": "Ustawiono hasło",
+    "identity:password:change": "Zmieniono hasło",
+    "identity:password:change_failure": "Nieudana próba zmiany hasła",
+    "identity:password:reset_request": "Poproszono o link do nowego hasła",
+    "identity:password:reset": "Ustawiono nowe hasło z linku e-mail",
+    "identity:email:verify": "Potwierdzono adres e-mail",
+    "identity:registration:request": "Próba rejestracji tego adresu",
+    "identity:session:revoke": "Wylogowano jedną z sesji",
+    "identity:session:revoke_others": "Wylogowano pozostałe sesje",
+    "identity:profile:update": "Zmieniono profil",
+}
+
+
+async def _sessions(request: Request) -> list[dict]:
+    scope = scope_of(request)
+    rows = await sessions.list_for(scope.identity_id)
+    return [
+        {
+            "id": row["id"],
+            "device": identity.describe_device(row["user_agent"]),
+            "ip": row["ip"],
+            "created_at": row["created_at"],
+            "last_seen_at": row["last_seen_at"],
+            "current": row["id_hash"] == scope.session_hash,
+        }
+        for row in rows
+    ]
+
+
+async def _history(request: Request) -> list[dict]:
+    rows = await audit.for_identity(scope_of(request).identity_id)
+    return [
+        {
+            "label": EVENT_LABELS.get(row["tag"], row["tag"]),
+            "when": row["created_at"],
+            "ip": row["ip"],
+            "device": identity.describe_device(row["user_agent"]),
+        }
+        for row in rows
+    ]
+
+
+class SecurityController(Controller):
+    path = "/security"
+    guards = [requires_identity]
+
+    async def _page(
+        self, request: Request, *, errors=None, status=200, partial: str | None = None
+    ) -> Template:
+        return render(
+            request,
+            "security.html",
+            {
+                "title": "Bezpieczeństwo logowania",
+                "errors": errors or {},
+                "sessions": await _sessions(request),
+                "history": await _history(request),
+            },
+            partial=partial,
+            status=status,
+        )
+
+    @get("/")
+    async def show(self, request: Request) -> Template:
+        return await self._page(request)
+
+    @post("/password")
+    async def change_password(self, request: Request) -> Response:
+        values = await form_values(request, "current_password", "password", "password_confirm")
+        try:
+            await identity.change_password(
+                settings_of(request),
+                scope_of(request),
+                values["current_password"],
+                values["password"],
+                values["password_confirm"],
+                client_of(request),
+            )
+        except DomainError as error:
+            return await self._page(
+                request,
+                errors=field_errors(error),
+                status=INVALID,
+                partial="partials/password_change_form.html",
+            )
+        return redirect(
+            request,
+            "/security",
+            flash="Hasło zostało zmienione. Pozostałe sesje zostały wylogowane.",
+        )
+
+    @post("/sessions/end-others")
+    async def end_others(self, request: Request) -> Response:
+        ended = await sessions.end_others(scope_of(request), client_of(request))
+        return redirect(request, "/security", flash=f"Wylogowano pozostałe sesje: {ended}.")
+
+    @post("/sessions/{session_id:uuid}/end")
+    async def end_one(self, request: Request, session_id: FromPath[UUID]) -> Response:
+        scope = scope_of(request)
+        if not await sessions.end_by_id(scope, session_id, client_of(request)):
+            raise NotFoundException()
+        return redirect(request, "/security", flash="Sesja została wylogowana.")

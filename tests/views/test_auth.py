@@ -1,0 +1,237 @@
+"""The ID through HTTP: registration, verification, sign-in, sign-out, password reset."""
+
+from __future__ import annotations
+
+import re
+
+from portal.services import throttle
+from portal.tables import AuditEvent, Identity, OneTimeToken, OutboxEmail, Session
+from portal.testing import factories
+from tests.conftest import field_error, last_mail, link_in
+
+GOOD = "wiosenny deszcz nad mazurami"
+
+
+def without_tokens(html: str) -> str:
+    """The page as a person sees it: CSRF tokens differ per response, nothing else may."""
+    return re.sub(r'(value="|"x-csrftoken": ")[0-9a-f]{40,}', r"\1TOKEN", html)
+
+
+async def register(client, email: str):
+    return await client.post_form("/register", {"email": email})
+
+
+async def test_register_verify_set_password_signs_in_and_leads_to_new_account(client):
+    response = await register(client, "nowa@example.com")
+    assert response.status_code == 200
+    assert "Sprawdź skrzynkę" in response.text
+    identity = await Identity.select().where(Identity.email == "nowa@example.com").first()
+    assert identity["password_hash"] is None and identity["email_verified_at"] is None
+
+    link = link_in(await last_mail("nowa@example.com"), "/verify/")
+    form = await client.get(link)
+    assert form.status_code == 200
+    assert 'autocomplete="new-password"' in form.text
+
+    weak = await client.post_form(link, {"password": "password1234",
+                                         "password_confirm": "password1234"})
+    assert weak.status_code == 422
+    assert "popularne" in field_error(weak.text, "password")
+    assert (await Identity.select(Identity.password_hash)
+            .where(Identity.id == identity["id"]).first())["password_hash"] is None
+
+    done = await client.post_form(link, {"password": GOOD, "password_confirm": GOOD})
+    assert done.status_code == 303
+    assert done.headers["location"] == "/"
+    assert "portal_session" in done.headers["set-cookie"]
+    home = await client.get("/")
+    assert home.status_code == 303 and home.headers["location"] == "/accounts/new"
+
+    again = await client.post_form(link, {"password": GOOD, "password_confirm": GOOD})
+    assert again.status_code == 410
+    assert "wygasł albo został już użyty" in again.text
+    assert await AuditEvent.exists().where(AuditEvent.tag == "identity:email:verify")
+
+
+async def test_mismatched_confirmation_is_a_field_error(client):
+    await register(client, "para@example.com")
+    link = link_in(await last_mail("para@example.com"), "/verify/")
+    response = await client.post_form(link, {"password": GOOD, "password_confirm": GOOD + "x"})
+    assert response.status_code == 422
+    assert field_error(response.text, "password_confirm") == "Hasła nie są takie same."
+
+
+async def test_an_expired_link_offers_a_new_one(client):
+    await register(client, "stary@example.com")
+    link = link_in(await last_mail("stary@example.com"), "/verify/")
+    await OneTimeToken.raw("UPDATE one_time_token SET expires_at = now() - interval '1 minute'")
+    response = await client.get(link)
+    assert response.status_code == 410
+    assert 'action="/register"' in response.text
+
+
+async def test_registering_a_known_email_looks_identical_and_mails_the_owner(client):
+    await factories.identity("znany@example.com")
+    known = await register(client, "znany@example.com")
+    unknown = await register(client, "nieznany@example.com")
+    assert known.status_code == unknown.status_code == 200
+    assert without_tokens(known.text).replace("znany@", "X@") == without_tokens(
+        unknown.text).replace("nieznany@", "X@")
+    mail = await last_mail("znany@example.com")
+    assert "już je masz" in mail["text_body"]
+    assert "/password/reset/" in mail["text_body"]
+
+
+async def test_registration_validates_the_email_and_changes_nothing(client):
+    response = await register(client, "nie-adres")
+    assert response.status_code == 422
+    assert field_error(response.text, "email")
+    assert await Identity.count() == 0
+    assert await OutboxEmail.count() == 0
+
+
+async def test_registration_mails_are_limited_per_address(client):
+    for _ in range(5):
+        response = await register(client, "bomba@example.com")
+        assert response.status_code == 200
+    assert await OutboxEmail.count().where(OutboxEmail.to_address == "bomba@example.com") == 3
+
+
+async def test_wrong_password_and_unknown_email_get_the_same_answer(client):
+    await factories.identity("ola@example.com")
+    wrong = await client.post_form("/login", {"email": "ola@example.com", "password": "nie to"})
+    unknown = await client.post_form("/login", {"email": "brak@example.com", "password": "x"})
+    assert wrong.status_code == unknown.status_code == 422
+    assert without_tokens(wrong.text).replace("ola@", "X@") == without_tokens(
+        unknown.text).replace("brak@", "X@")
+    assert 'role="alert"' in wrong.text
+
+
+async def test_unknown_email_costs_one_password_hash_check_like_a_known_one(client, monkeypatch):
+    from portal.security import passwords
+
+    calls = []
+
+    class CountingHasher(type(passwords.HASHER)):
+        def verify(self, hash, password):
+            calls.append(1)
+            return super().verify(hash, password)
+
+    original = passwords.HASHER
+    monkeypatch.setattr(passwords, "HASHER", CountingHasher(
+        time_cost=original.time_cost, memory_cost=original.memory_cost,
+        parallelism=original.parallelism))
+    await factories.identity("ala@example.com")
+    await client.post_form("/login", {"email": "ala@example.com", "password": "zle haslo"})
+    await client.post_form("/login", {"email": "nikt@example.com", "password": "zle haslo"})
+    assert len(calls) == 2
+
+
+async def test_sign_in_rotates_the_session_and_sign_out_kills_the_old_cookie(client):
+    await factories.identity("ewa@example.com")
+    await client.sign_in("ewa@example.com", factories.PASSWORD)
+    first = client.cookies["portal_session"]
+    await client.sign_in("ewa@example.com", factories.PASSWORD)
+    second = client.cookies["portal_session"]
+    assert first != second
+    assert await Session.count() == 1  # the old session was ended, not kept
+
+    await client.post_form("/logout", {})
+    assert await Session.count() == 0
+    client.cookies.set("portal_session", second)
+    response = await client.get("/profile")
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login")
+
+
+async def test_login_keeps_next_only_for_local_paths(client):
+    await factories.identity("next@example.com")
+    response = await client.post_form("/login", {"email": "next@example.com",
+                                                 "password": factories.PASSWORD,
+                                                 "next": "//evil.example.com/"})
+    assert response.headers["location"] == "/"
+    response = await client.post_form("/login", {"email": "next@example.com",
+                                                 "password": factories.PASSWORD,
+                                                 "next": "/security"})
+    assert response.headers["location"] == "/security"
+
+
+async def test_too_many_failures_block_even_the_right_password_until_the_wait(client):
+    await factories.identity("cel@example.com")
+    for _ in range(10):
+        await client.post_form("/login", {"email": "cel@example.com", "password": "zgaduję"})
+    blocked = await client.post_form("/login", {"email": "cel@example.com",
+                                                "password": factories.PASSWORD})
+    assert blocked.status_code == 422
+    assert await AuditEvent.exists().where(AuditEvent.tag == "identity:login:throttled")
+    await throttle.Throttle.raw("UPDATE throttle SET blocked_until = now() - interval '1 s'")
+    await client.sign_in("cel@example.com", factories.PASSWORD)
+
+
+async def test_the_emailed_reset_lifts_the_hard_block_after_100_failures(client):
+    await factories.identity("owner@example.com")
+    for _ in range(100):
+        await throttle.fail(throttle.LOGIN_IDENTITY, "owner@example.com")
+    await throttle.Throttle.raw("UPDATE throttle SET blocked_until = NULL")
+    assert await throttle.blocked(throttle.LOGIN_IDENTITY, "owner@example.com")
+
+    await client.post_form("/password/forgot", {"email": "owner@example.com"})
+    link = link_in(await last_mail("owner@example.com"), "/password/reset/")
+    await client.post_form(link, {"password": GOOD, "password_confirm": GOOD})
+    assert not await throttle.blocked(throttle.LOGIN_IDENTITY, "owner@example.com")
+    await client.sign_in("owner@example.com", GOOD)
+
+
+async def test_password_reset_flow(client, app):
+    await factories.identity("reset@example.com")
+    from tests.conftest import Client, http_client
+
+    async with http_client(app) as raw:
+        other = Client(raw)
+        await other.sign_in("reset@example.com", factories.PASSWORD)
+        assert (await other.get("/profile")).status_code == 200
+
+        response = await client.post_form("/password/forgot", {"email": "reset@example.com"})
+        assert response.status_code == 200 and "Sprawdź skrzynkę" in response.text
+        link = link_in(await last_mail("reset@example.com"), "/password/reset/")
+        assert (await client.get(link)).status_code == 200
+        done = await client.post_form(link, {"password": GOOD, "password_confirm": GOOD})
+        assert done.status_code == 303 and done.headers["location"] == "/login"
+
+        # Every session ended; the old password is refused; the link is spent.
+        assert (await other.get("/profile")).status_code == 303
+        old = await client.post_form("/login", {"email": "reset@example.com",
+                                                "password": factories.PASSWORD})
+        assert old.status_code == 422
+        again = await client.post_form(link, {"password": GOOD + " 2",
+                                              "password_confirm": GOOD + " 2"})
+        assert again.status_code == 410
+        await client.sign_in("reset@example.com", GOOD)
+    assert "zmienione" in (await last_mail("reset@example.com"))["text_body"]
+
+
+async def test_forgot_password_for_an_unknown_email_looks_the_same(client):
+    await factories.identity("jest@example.com")
+    known = await client.post_form("/password/forgot", {"email": "jest@example.com"})
+    unknown = await client.post_form("/password/forgot", {"email": "niema@example.com"})
+    assert without_tokens(known.text).replace("jest@", "X@") == without_tokens(
+        unknown.text).replace("niema@", "X@")
+    assert "/register" in (await last_mail("niema@example.com"))["text_body"]
+
+
+async def test_state_changes_need_the_csrf_token(client):
+    await client.csrf()
+    response = await client.raw.post("/login", data={"email": "a@example.com", "password": "x"})
+    assert response.status_code == 403
+    htmx = await client.post_form("/login", {"email": "a@example.com", "password": "x"},
+                                  htmx=True)
+    assert htmx.status_code == 422
+    assert htmx.text.lstrip().startswith("<form")  # the fragment, not the page
+
+
+async def test_htmx_gets_the_fragment_and_a_normal_request_the_page(client):
+    page = await client.get("/login")
+    fragment = await client.get("/login", headers={"HX-Request": "true"})
+    assert page.text.lstrip().startswith("<!doctype html>")
+    assert fragment.text.lstrip().startswith("<form")
+    assert page.headers["vary"] == fragment.headers["vary"] == "HX-Request"
