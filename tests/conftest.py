@@ -64,7 +64,7 @@ class Client:
 
 def field_error(html: str, field: str) -> str | None:
     """The message tied to a field by aria-describedby, if the field is marked invalid."""
-    input_tag = re.search(rf'<input[^>]*name="{field}"[^>]*>', html)
+    input_tag = re.search(rf'<(?:input|select|textarea)[^>]*name="{field}"[^>]*>', html)
     if not input_tag or 'aria-invalid="true"' not in input_tag.group(0):
         return None
     match = re.search(rf'<p class="error" id="error-{field}">([^<]*)</p>', html)

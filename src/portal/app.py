@@ -17,7 +17,7 @@ from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
-from portal import db
+from portal import db, logs
 from portal.security.headers import security_headers
 from portal.security.middleware import SessionMiddleware
 from portal.services import mail
@@ -118,4 +118,5 @@ def create_app(settings: Settings) -> Litestar:
 def app_from_env() -> Litestar:
     """Factory for uvicorn worker processes: settings come from the inherited environment."""
     logging.basicConfig(level=logging.INFO)
+    logs.install()
     return create_app(Settings.from_env())
