@@ -1,0 +1,169 @@
+"""Sign-in throughput through HTTP against the argon2 ceiling measured in the same run.
+
+    .venv/bin/python -m bench.login [--seconds 20] [--workers 1] [--clients 6]
+
+1. Ceiling: parallel ``verify()`` calls with the production parameters, one thread per core.
+2. Idle: p50/p95 of a cheap signed-in page (GET /profile).
+3. Load: sign-ins flat out from several clients, while a probe keeps timing the cheap page.
+Writes the "Sign-in" section of BENCHMARKS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import httpx
+
+from bench.common import machine, percentile, server, write_section
+from portal import db
+from portal.security.passwords import HASHER
+from portal.tables import Identity, Profile
+from portal.testing.database import test_database
+
+PASSWORD = "benchmarkowe hasło do logowania"  # noqa: S105
+PEOPLE = 200
+
+
+def argon2_ceiling(seconds: float) -> float:
+    """verify() calls per second with one thread per core (argon2 releases the GIL)."""
+    stored = HASHER.hash(PASSWORD)
+    cores = os.cpu_count() or 1
+    deadline = time.perf_counter() + seconds
+
+    def worker() -> int:
+        count = 0
+        while time.perf_counter() < deadline:
+            HASHER.verify(stored, PASSWORD)
+            count += 1
+        return count
+
+    start = time.perf_counter()
+    with ThreadPoolExecutor(cores) as pool:
+        total = sum(pool.map(lambda _: worker(), range(cores)))
+    return total / (time.perf_counter() - start)
+
+
+async def seed(url: str) -> list[str]:
+    db.configure(url)
+    await db.start_pool(max_size=4)
+    stored = HASHER.hash(PASSWORD)
+    emails = [f"bench{i}@example.com" for i in range(PEOPLE)]
+    for email in emails:
+        row = (await Identity.insert(Identity(email=email, password_hash=stored,
+                                              email_verified_at=datetime.now(UTC)))
+               .returning(Identity.id))[0]
+        await Profile.insert(Profile(identity=row["id"]))
+    await db.close_pool()
+    return emails
+
+
+async def csrf_client(base: str) -> tuple[httpx.AsyncClient, str]:
+    client = httpx.AsyncClient(base_url=base, timeout=30)
+    page = await client.get("/login")
+    token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+    return client, token
+
+
+async def sign_in(client: httpx.AsyncClient, token: str, email: str) -> float:
+    start = time.perf_counter()
+    response = await client.post("/login", data={"email": email, "password": PASSWORD,
+                                                 "_csrf_token": token})
+    elapsed = time.perf_counter() - start
+    assert response.status_code == 303, response.status_code
+    return elapsed
+
+
+async def page_latency(client: httpx.AsyncClient, count: int, pause: float = 0.0) -> list[float]:
+    times = []
+    for _ in range(count):
+        start = time.perf_counter()
+        response = await client.get("/profile")
+        times.append(time.perf_counter() - start)
+        assert response.status_code == 200
+        if pause:
+            await asyncio.sleep(pause)
+    return times
+
+
+async def measure(base: str, emails: list[str], seconds: float, clients: int) -> dict:
+    probe, token = await csrf_client(base)
+    await sign_in(probe, token, emails[0])
+    await page_latency(probe, 20)  # warm up
+    idle = await page_latency(probe, 200)
+
+    workers = [await csrf_client(base) for _ in range(clients)]
+    for client, token in workers:  # warm up
+        await sign_in(client, token, emails[1])
+    latencies: list[float] = []
+    stop = time.perf_counter() + seconds
+
+    async def run(index: int, client: httpx.AsyncClient, token: str) -> None:
+        n = index
+        while time.perf_counter() < stop:
+            latencies.append(await sign_in(client, token, emails[n % len(emails)]))
+            n += clients
+
+    async def probe_loop() -> list[float]:
+        times = []
+        while time.perf_counter() < stop:
+            times += await page_latency(probe, 1, pause=0.05)
+        return times
+
+    start = time.perf_counter()
+    results = await asyncio.gather(probe_loop(), *(run(i, c, t) for i, (c, t) in
+                                                   enumerate(workers)))
+    elapsed = time.perf_counter() - start
+    for client, _ in workers:
+        await client.aclose()
+    await probe.aclose()
+    return {"idle": idle, "loaded": results[0], "logins": latencies, "elapsed": elapsed}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--clients", type=int, default=(os.cpu_count() or 2) * 3)
+    args = parser.parse_args()
+
+    with test_database("portal_bench") as url:
+        emails = asyncio.run(seed(url))
+        ceiling = argon2_ceiling(min(args.seconds, 10))
+        with server(url, workers=args.workers) as base:
+            result = asyncio.run(measure(base, emails, args.seconds, args.clients))
+        ceiling_after = argon2_ceiling(min(args.seconds, 10))
+
+    ceiling = max(ceiling, ceiling_after)  # the stricter comparison of the two runs
+    throughput = len(result["logins"]) / result["elapsed"]
+    ratio = throughput / ceiling
+    idle_p95 = percentile(result["idle"], 95) * 1000
+    loaded_p95 = percentile(result["loaded"], 95) * 1000
+    p = HASHER
+    body = f"""
+`python -m bench.login --seconds {args.seconds:g} --workers {args.workers} \
+--clients {args.clients}` on {machine()}, {datetime.now(UTC):%Y-%m-%d}.
+argon2id m={p.memory_cost} KiB, t={p.time_cost}, p={p.parallelism}.
+
+| figure | value |
+|---|---|
+| argon2 ceiling (parallel `verify()`, one thread per core) | {ceiling:.1f} /s |
+| sign-in throughput through HTTP (`POST /login`, {args.clients} clients) | {throughput:.1f} /s |
+| ratio | **{ratio:.0%}** (target ≥ 85%) |
+| sign-in latency p50 / p95 | {percentile(result["logins"], 50) * 1000:.0f} ms / \
+{percentile(result["logins"], 95) * 1000:.0f} ms |
+| cheap signed-in page (`GET /profile`) p95, idle | {idle_p95:.1f} ms |
+| the same page p95 while sign-ins run flat out | {loaded_p95:.1f} ms \
+(**{loaded_p95 / idle_p95:.2f}×** idle; target ≤ 2×) |
+"""
+    print(body)
+    write_section("Sign-in", body)
+
+
+if __name__ == "__main__":
+    main()
