@@ -235,3 +235,19 @@ async def test_htmx_gets_the_fragment_and_a_normal_request_the_page(client):
     assert page.text.lstrip().startswith("<!doctype html>")
     assert fragment.text.lstrip().startswith("<form")
     assert page.headers["vary"] == fragment.headers["vary"] == "HX-Request"
+
+
+async def test_a_sign_in_from_a_new_device_mails_the_person(client):
+    await factories.identity("urzadzenie@example.com")
+    firefox = {"user-agent": "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 "
+                             "Firefox/128.0"}
+    chrome = {"user-agent": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
+                            "(KHTML, like Gecko) Chrome/126.0 Safari/537.36"}
+    form = {"email": "urzadzenie@example.com", "password": factories.PASSWORD}
+    await client.post_form("/login", form, headers=firefox)  # the first sign-in ever
+    await client.post_form("/login", form, headers=firefox)  # a known device
+    assert await OutboxEmail.count() == 0
+    await client.post_form("/login", form, headers=chrome)
+    mail = await last_mail("urzadzenie@example.com")
+    assert "Chrome" in mail["text_body"] and "Windows" in mail["text_body"]
+    assert "203.0.113.7" in mail["text_body"]
