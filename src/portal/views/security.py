@@ -113,8 +113,8 @@ class SecurityController(Controller):
 
     @post("/sessions/end-others")
     async def end_others(self, request: Request) -> Response:
-        ended = await sessions.end_others(scope_of(request), client_of(request))
-        return redirect(request, "/security", flash=f"Wylogowano pozostałe sesje: {ended}.")
+        await sessions.end_others(scope_of(request), client_of(request))
+        return redirect(request, "/security", flash="Wylogowano pozostałe sesje.")
 
     @post("/sessions/{session_id:uuid}/end")
     async def end_one(self, request: Request, session_id: FromPath[UUID]) -> Response:
