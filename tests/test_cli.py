@@ -179,9 +179,13 @@ def served(env: dict[str, str], log_path: Path, *args: str) -> Iterator[Served]:
         deadline = time.monotonic() + START_TIMEOUT
         while health(server.base_url) != 200:
             if process.poll() is not None:
-                raise AssertionError(f"portal serve exited with {process.returncode}:\n{server.log()}")
+                raise AssertionError(
+                    f"portal serve exited with {process.returncode}:\n{server.log()}"
+                )
             if time.monotonic() > deadline:
-                raise AssertionError(f"no healthy /healthz within {START_TIMEOUT:.0f} s:\n{server.log()}")
+                raise AssertionError(
+                    f"no healthy /healthz within {START_TIMEOUT:.0f} s:\n{server.log()}"
+                )
             time.sleep(0.2)
         yield server
     except BaseException:
@@ -240,12 +244,13 @@ def test_serve_with_embedded_postgres_stops_it_on_sigterm_and_reuses_its_data(
     data_dir: Path, tmp_path: Path
 ):
     env = cli_env(data_dir)
-    log_path = tmp_path / "serve.log"
 
-    with served(env, log_path, "--demo") as first:
+    with served(env, tmp_path / "first.log", "--demo") as first:
         assert_demo_sign_in_works(first.base_url)
         url = embedded_url(data_dir)
-        postmaster = psutil.Process(int((data_dir / "pgdata/postmaster.pid").read_text().split()[0]))
+        postmaster = psutil.Process(
+            int((data_dir / "pgdata/postmaster.pid").read_text().split()[0])
+        )
         cluster = sql(url, "SELECT system_identifier FROM pg_control_system()")
         # A second command on the same data dir joins the running server and leaves it running.
         added = run_cli(env, "staff", "add", "marker@example.com")
@@ -255,15 +260,28 @@ def test_serve_with_embedded_postgres_stops_it_on_sigterm_and_reuses_its_data(
     postmaster.wait(10)  # raises TimeoutExpired if it is still running
     assert postgres_processes(data_dir) == []
 
-    with served(env, log_path) as second:
+    with served(env, tmp_path / "second.log") as second:
         url = embedded_url(data_dir)
+        # The same cluster (no second initdb), with what run one wrote.
         assert sql(url, "SELECT system_identifier FROM pg_control_system()") == cluster
         assert sql(url, "SELECT is_staff FROM identity WHERE email = 'marker@example.com'") is True
         assert_demo_sign_in_works(second.base_url)
         assert second.stop() == 0, second.log()
     wait_for(lambda: not postgres_processes(data_dir), 10, "the embedded PostgreSQL to stop")
-    assert second.log().count("Initializing pgdata") == 0
-    assert "PG_VERSION file found, skipping initdb" in second.log()
+
+
+@pytest.mark.slow
+def test_serve_after_a_killed_run_still_stops_the_embedded_postgres(data_dir: Path, tmp_path: Path):
+    env = cli_env(data_dir)
+    with served(env, tmp_path / "killed.log") as killed:
+        assert killed.stop(signal.SIGKILL) == -signal.SIGKILL
+    # Nothing could stop it: the embedded server outlives the killed process...
+    assert postgres_processes(data_dir) != []
+
+    with served(env, tmp_path / "next.log") as after:
+        assert after.stop() == 0, after.log()
+    # ...and the next run, which joined it, stops it on the way out.
+    wait_for(lambda: not postgres_processes(data_dir), 10, "the embedded PostgreSQL to stop")
 
 
 def worker_processes(pid: int) -> list[psutil.Process]:
@@ -287,7 +305,7 @@ def test_serve_with_two_workers_against_a_database_url(empty_database: str, tmp_
         for _ in range(4):
             assert health(server.base_url) == 200
         assert server.stop() == 0, server.log()
-    gone, alive = psutil.wait_procs(workers, timeout=10)
+    _gone, alive = psutil.wait_procs(workers, timeout=10)
     assert alive == [], server.log()
 
 
@@ -307,15 +325,21 @@ def test_migrate_is_idempotent_and_staff_add_marks_or_creates_the_identity(
     missing = run_cli(env, "staff", "add", "someone@example.com")
     assert missing.returncode == 0, shown(missing)
     assert "has no ID yet" in missing.stdout
-    assert sql(empty_database, "SELECT is_staff FROM identity WHERE email = $1",
-               "someone@example.com") is True
+    assert (
+        sql(empty_database, "SELECT is_staff FROM identity WHERE email = $1", "someone@example.com")
+        is True
+    )
 
     sql(empty_database, "INSERT INTO identity (email) VALUES ('existing@example.com')")
     existing = run_cli(env, "staff", "add", "existing@example.com")
     assert existing.returncode == 0, shown(existing)
     assert "is now staff" in existing.stdout
-    assert sql(empty_database, "SELECT is_staff FROM identity WHERE email = $1",
-               "existing@example.com") is True
+    assert (
+        sql(
+            empty_database, "SELECT is_staff FROM identity WHERE email = $1", "existing@example.com"
+        )
+        is True
+    )
     assert sql(empty_database, "SELECT count(*) FROM identity") == 2
 
 
@@ -332,9 +356,7 @@ def unanswering_server(kind: str) -> Iterator[int]:
         yield listener.getsockname()[1]
 
 
-@pytest.mark.parametrize(
-    "kind", ["refused", pytest.param("silent", marks=pytest.mark.slow)]
-)
+@pytest.mark.parametrize("kind", ["refused", pytest.param("silent", marks=pytest.mark.slow)])
 def test_serve_exits_with_one_clear_line_when_the_database_does_not_answer(
     kind: str, tmp_path: Path
 ):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from dataclasses import replace
 
@@ -21,9 +22,17 @@ async def _with_database(url: str, work) -> object:
         await db.close_pool()
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    # uvicorn shuts down gracefully on SIGTERM, then restores this handler and raises the signal
+    # again. With the default handler that kills the process before the embedded PostgreSQL is
+    # stopped; exiting normally lets db.database() stop it.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     settings = Settings.from_env()
     if settings.base_url == Settings.base_url:
         settings = replace(settings, base_url=f"http://{args.host}:{args.port}")
@@ -112,7 +121,11 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except db.DatabaseUnavailable as error:
+        print(f"portal: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -92,8 +92,33 @@ def start_embedded(data_dir: Path):  # -> pgserver.PostgresServer
 
     pgdata = (data_dir / "pgdata").absolute()
     pgdata.parent.mkdir(parents=True, exist_ok=True)
+    _forget_dead_holders(pgdata)
     log.info("starting embedded PostgreSQL in %s", pgdata)
     return pgserver.get_server(pgdata, cleanup_mode="stop")
+
+
+def _forget_dead_holders(pgdata: Path) -> None:
+    """pgserver stops the server when the last process using it exits, counting users in a pid
+    list in pgdata. A process killed before its cleanup stays listed for ever, and the server
+    would then never be stopped again; drop such pids before joining."""
+    import psutil
+    from pgserver import PostgresServer
+    from pgserver.utils import DiskList
+
+    holders = DiskList(pgdata / ".handle_pids.json")
+    with PostgresServer._lock:
+        pids = holders.get()
+        alive = [pid for pid in pids if psutil.pid_exists(pid)]
+        if alive != pids:
+            holders.put(alive)
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database server did not accept a connection."""
+
+
+#: Seconds to wait for the server to answer before giving up (asyncpg's default is 60).
+CONNECT_TIMEOUT = 10
 
 
 #: Any constant: serialises concurrent ``migrate`` calls (several servers starting at once).
@@ -106,7 +131,15 @@ async def migrate(url: str) -> None:
     from piccolo.apps.migrations.commands.forwards import run_forwards
 
     configure(url)
-    lock = await asyncpg.connect(**connect_kwargs(url))
+    kwargs = connect_kwargs(url)
+    try:
+        lock = await asyncpg.connect(**kwargs, timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        where = f"{kwargs['host']}:{kwargs['port']}/{kwargs['database']}"
+        reason = (
+            f"no answer within {CONNECT_TIMEOUT} s" if isinstance(error, TimeoutError) else error
+        )
+        raise DatabaseUnavailable(f"cannot connect to the database at {where}: {reason}") from error
     try:
         await lock.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
         result = await run_forwards(app_name="portal")
