@@ -63,12 +63,16 @@ class Client:
 
 
 def field_error(html: str, field: str) -> str | None:
-    """The message tied to a field by aria-describedby, if the field is marked invalid."""
-    input_tag = re.search(rf'<(?:input|select|textarea)[^>]*name="{field}"[^>]*>', html)
-    if not input_tag or 'aria-invalid="true"' not in input_tag.group(0):
-        return None
-    match = re.search(rf'<p class="error" id="error-{field}">([^<]*)</p>', html)
-    return match.group(1) if match else None
+    """The message tied by aria-describedby to the first invalid field named ``field``."""
+    for tag in re.finditer(rf'<(?:input|select|textarea)[^>]*name="{field}"[^>]*>', html):
+        if 'aria-invalid="true"' not in tag.group(0):
+            continue
+        described = re.search(r'aria-describedby="([^"]*)"', tag.group(0))
+        for element_id in (described.group(1).split() if described else []):
+            match = re.search(rf'<p class="error" id="{element_id}">([^<]*)</p>', html)
+            if match:
+                return match.group(1)
+    return None
 
 
 async def last_mail(to: str) -> dict:

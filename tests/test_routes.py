@@ -19,6 +19,8 @@ PUBLIC = {
     "/password/reset/{token:str}",
     "/static",
     "/dev/mail",
+    "/login/mfa",
+    "/login/mfa/email-code",
 }
 
 

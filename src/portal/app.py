@@ -27,6 +27,7 @@ from portal.views.dev import dev_mail
 from portal.views.errors import EXCEPTION_HANDLERS
 from portal.views.health import healthz
 from portal.views.home import PENDING_SCREENS, HomeController
+from portal.views.mfa import MfaLoginController, MfaSettingsController
 from portal.views.profile import ProfileController
 from portal.views.security import SecurityController
 
@@ -90,6 +91,8 @@ def create_app(settings: Settings) -> Litestar:
             SessionController,
             ProfileController,
             SecurityController,
+            MfaLoginController,
+            MfaSettingsController,
             dev_mail,
             *PENDING_SCREENS,
             static,

@@ -4,9 +4,11 @@
   var en = (document.documentElement.lang || "pl") === "en";
   var T = en
     ? { show: "Show password", hide: "Hide password", expiring: "Your session is about to expire.",
-        extend: "Stay signed in", expired: "Your session has expired. Sign in again." }
+        extend: "Stay signed in", expired: "Your session has expired. Sign in again.",
+        copied: "Copied to the clipboard." }
     : { show: "Pokaż hasło", hide: "Ukryj hasło", expiring: "Twoja sesja za chwilę wygaśnie.",
-        extend: "Przedłuż sesję", expired: "Sesja wygasła. Zaloguj się ponownie." };
+        extend: "Przedłuż sesję", expired: "Sesja wygasła. Zaloguj się ponownie.",
+        copied: "Skopiowano do schowka." };
 
   function addRevealButtons(root) {
     root.querySelectorAll("input[data-reveal]:not([data-reveal-ready])").forEach(function (input) {
@@ -73,6 +75,15 @@
     document.body.addEventListener("htmx:afterRequest", arm);
     arm();
   }
+
+  // Copy buttons: <button data-copy="text">. Without JS the text itself stays selectable.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest && event.target.closest("button[data-copy]");
+    if (!button || !navigator.clipboard) return;
+    navigator.clipboard.writeText(button.getAttribute("data-copy")).then(function () {
+      announce(T.copied);
+    });
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     addRevealButtons(document);

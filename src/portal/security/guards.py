@@ -18,6 +18,10 @@ class NoAccount(PermissionDeniedException):
     """Signed in, but the person has no account yet: lead them to /accounts/new."""
 
 
+class MfaEnrolmentRequired(PermissionDeniedException):
+    """The current account demands a second factor the person has not set up yet."""
+
+
 def current_scope(connection: ASGIConnection) -> Scope | None:
     return connection.scope.get("user")  # set by SessionMiddleware
 
@@ -41,6 +45,8 @@ async def requires_permission(connection: ASGIConnection, handler: BaseRouteHand
         return
     if scope.account is None:
         raise NoAccount("no account yet")
+    if not scope.meets_account_mfa_policy:
+        raise MfaEnrolmentRequired(scope.account_mfa_policy)
     if not scope.can(permission):
         raise PermissionDeniedException("not allowed in this account")
 

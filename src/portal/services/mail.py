@@ -42,6 +42,9 @@ SUBJECTS = {
     "password_changed": "Hasło zostało zmienione",
     "new_device": "Nowe logowanie do Twojego Konta ID",
     "verify_unknown": "Nie masz jeszcze Konta ID",
+    "mfa_code": "Kod logowania",
+    "mfa_changed": "Zmiana logowania dwuetapowego",
+    "recovery_code_used": "Użyto kodu odzyskiwania",
 }
 
 MAX_BACKOFF = timedelta(hours=1)

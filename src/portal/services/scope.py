@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 from portal.security.permissions import Permission, permissions_for
@@ -34,6 +35,19 @@ class Scope:
     account: AccountRef | None = None
     role: str | None = None
     permissions: frozenset[Permission] = field(default_factory=frozenset)
+    #: When this session last proved the password or a code (sign-in counts).
+    reauth_at: datetime | None = None
+    #: The person's second factors ("app", "email") and what the current account demands.
+    mfa_factors: frozenset[str] = field(default_factory=frozenset)
+    account_mfa_policy: str = "none"
+
+    @property
+    def meets_account_mfa_policy(self) -> bool:
+        if self.account_mfa_policy == "app":
+            return "app" in self.mfa_factors
+        if self.account_mfa_policy == "any":
+            return bool(self.mfa_factors)
+        return True
 
     @classmethod
     def build(cls, *, role: str | None = None, **values) -> Scope:

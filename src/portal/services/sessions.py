@@ -48,17 +48,19 @@ async def start(
             ip=client.ip[:64],
             user_agent=client.user_agent[:512],
             mfa_at=moment,
+            reauth_at=moment,
         )
     )
     return raw
 
 
 _LOAD = """
-SELECT s.id, s.last_seen_at, s.expires_at, s.account_public_id,
+SELECT s.id, s.last_seen_at, s.expires_at, s.account_public_id, s.reauth_at,
        i.id AS identity_id, i.email, i.is_staff, i.last_account_id,
+       i.totp_confirmed_at IS NOT NULL AS has_app, i.mfa_email_enabled AS has_email,
        coalesce(p.language, '') AS language,
        trim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) AS display_name,
-       a.id AS account_id, a.public_id, a.name AS account_name, m.role
+       a.id AS account_id, a.public_id, a.name AS account_name, a.mfa_policy, m.role
 FROM session s
 JOIN identity i ON i.id = s.identity
 LEFT JOIN profile p ON p.identity = i.id
@@ -96,6 +98,11 @@ async def load(raw: str, lifetimes: Lifetimes) -> Scope | None:
             else None
         ),
         role=row["role"],
+        reauth_at=row["reauth_at"],
+        mfa_factors=frozenset(
+            factor for factor, on in (("app", row["has_app"]), ("email", row["has_email"])) if on
+        ),
+        account_mfa_policy=(row["mfa_policy"] or "none") if row["role"] else "none",
     )
 
 
@@ -107,6 +114,7 @@ async def _first_membership(identity_id: UUID) -> dict[str, Any]:
             Membership.account.id.as_alias("account_id"),
             Membership.account.public_id.as_alias("public_id"),
             Membership.account.name.as_alias("account_name"),
+            Membership.account.mfa_policy.as_alias("mfa_policy"),
         )
         .where(Membership.identity == identity_id)
         .order_by(Membership.account.name)
@@ -125,6 +133,21 @@ async def seconds_left(scope: Scope, lifetimes: Lifetimes) -> int:
         return 0
     end = min(row["expires_at"], row["last_seen_at"] + lifetimes.idle)
     return max(0, int((end - now()).total_seconds()))
+
+
+async def mark_reauthenticated(scope: Scope) -> None:
+    await Session.update({Session.reauth_at: now()}).where(
+        Session.id_hash == scope.session_hash
+    )
+
+
+async def rotate(scope: Scope) -> str:
+    """A new session id for the same session (after a privilege change); returns the raw id."""
+    raw = new_token()
+    await Session.update({Session.id_hash: token_hash(raw)}).where(
+        Session.id_hash == scope.session_hash
+    )
+    return raw
 
 
 async def extend(scope: Scope) -> None:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from litestar import Controller, Request, Response, get, post
+from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from portal.security.guards import requires_identity
 from portal.security.middleware import session_cookie
-from portal.services import identity, sessions
+from portal.services import identity, mfa, sessions
 from portal.services.errors import DomainError
+from portal.settings import Settings
 from portal.views.forms import INVALID, client_of, field_errors, form_values
 from portal.views.rendering import (
     VARY,
@@ -23,6 +25,14 @@ from portal.views.rendering import (
 )
 
 PUBLIC = {"public": True}
+MFA_COOKIE = "portal_mfa"
+
+
+def mfa_cookie(settings: Settings, raw: str | None) -> Cookie:
+    """The pending sign-in attempt between the password and the second factor."""
+    return Cookie(key=MFA_COOKIE, value=raw or "", path="/login", httponly=True,
+                  secure=settings.https, samesite="lax",
+                  max_age=int(mfa.ATTEMPT_LIFETIME.total_seconds()) if raw else 0)
 
 
 def _lifetimes(request: Request) -> sessions.Lifetimes:
@@ -84,6 +94,13 @@ class AuthController(Controller):
                 partial="partials/login_form.html",
                 status=INVALID,
             )
+        status = await mfa.status(row["id"])
+        if status.enabled:
+            # The password is right; the session starts only after the second factor.
+            raw = await mfa.begin_login(row["id"], safe_next(values["next"]))
+            response = redirect(request, "/login/mfa")
+            response.set_cookie(mfa_cookie(settings_of(request), raw))
+            return response
         return await sign_in(request, row, safe_next(values["next"]))
 
     @post("/logout", opt=PUBLIC)

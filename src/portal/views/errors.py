@@ -13,7 +13,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from portal.security.guards import NoAccount
+from portal.security.guards import MfaEnrolmentRequired, NoAccount
 from portal.views.rendering import VARY, redirect, render
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,14 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         return _api_error(status, _code(status), exc.detail if status < 500 else "error", headers)
     if isinstance(exc, NoAccount):
         return redirect(request, "/accounts/new")
+    if isinstance(exc, MfaEnrolmentRequired):
+        message = (
+            "To konto firmy wymaga logowania z aplikacją uwierzytelniającą. Włącz ją, aby "
+            "kontynuować."
+            if exc.detail == "app"
+            else "To konto firmy wymaga weryfikacji dwuetapowej. Włącz ją, aby kontynuować."
+        )
+        return redirect(request, "/security", flash=message)
     if isinstance(exc, NotAuthorizedException):
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return redirect(request, "/login?next=" + quote(target, safe="/"))

@@ -30,6 +30,16 @@ EVENT_LABELS = {
     "identity:session:revoke": "Wylogowano jedną z sesji",
     "identity:session:revoke_others": "Wylogowano pozostałe sesje",
     "identity:profile:update": "Zmieniono profil",
+    "identity:mfa:app_enable": "Włączono aplikację uwierzytelniającą",
+    "identity:mfa:app_disable": "Wyłączono aplikację uwierzytelniającą",
+    "identity:mfa:email_enable": "Włączono kody e-mail",
+    "identity:mfa:email_disable": "Wyłączono kody e-mail",
+    "identity:mfa:recovery_regenerate": "Wygenerowano nowe kody odzyskiwania",
+    "identity:mfa:recovery_used": "Użyto kodu odzyskiwania",
+    "identity:mfa:success": "Potwierdzono logowanie drugim składnikiem",
+    "identity:mfa:failure": "Nieprawidłowy kod logowania",
+    "identity:mfa:email_code_sent": "Wysłano kod logowania e-mailem",
+    "identity:reauth:success": "Potwierdzono tożsamość",
 }
 
 
@@ -62,6 +72,19 @@ async def _history(request: Request) -> list[dict]:
     ]
 
 
+async def security_context(request: Request) -> dict:
+    """Everything the security page shows (the MFA section included)."""
+    from portal.views.mfa import mfa_context
+
+    return {
+        "title": "Bezpieczeństwo logowania",
+        "errors": {},
+        "sessions": await _sessions(request),
+        "history": await _history(request),
+        **await mfa_context(request),
+    }
+
+
 class SecurityController(Controller):
     path = "/security"
     guards = [requires_identity]
@@ -69,18 +92,9 @@ class SecurityController(Controller):
     async def _page(
         self, request: Request, *, errors=None, status=200, partial: str | None = None
     ) -> Template:
-        return render(
-            request,
-            "security.html",
-            {
-                "title": "Bezpieczeństwo logowania",
-                "errors": errors or {},
-                "sessions": await _sessions(request),
-                "history": await _history(request),
-            },
-            partial=partial,
-            status=status,
-        )
+        context = await security_context(request)
+        context["errors"] = errors or {}
+        return render(request, "security.html", context, partial=partial, status=status)
 
     @get("/")
     async def show(self, request: Request) -> Template:
