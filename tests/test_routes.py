@@ -21,6 +21,13 @@ PUBLIC = {
     "/dev/mail",
     "/login/mfa",
     "/login/mfa/email-code",
+    "/.well-known/openid-configuration",
+    "/oauth/jwks",
+    "/oauth/authorize",
+    "/oauth/token",
+    "/oauth/revoke",
+    "/oauth/userinfo",
+    "/oauth/logout",
 }
 
 

@@ -20,14 +20,17 @@ from litestar.template.config import TemplateConfig
 from portal import db, logs
 from portal.security.headers import security_headers
 from portal.security.middleware import SessionMiddleware
-from portal.services import mail
+from portal.services import mail, oidc_logout, sessions
 from portal.settings import Settings
+from portal.views.account import AccountController, AccountsController
 from portal.views.auth import AuthController, SessionController
+from portal.views.companies import CompaniesController
 from portal.views.dev import dev_mail
 from portal.views.errors import EXCEPTION_HANDLERS
 from portal.views.health import healthz
 from portal.views.home import PENDING_SCREENS, HomeController
 from portal.views.mfa import MfaLoginController, MfaSettingsController
+from portal.views.oauth import OAuthController
 from portal.views.profile import ProfileController
 from portal.views.security import SecurityController
 
@@ -62,6 +65,7 @@ def create_app(settings: Settings) -> Litestar:
     if not settings.database_url:
         raise RuntimeError("create_app needs a database URL (the CLI starts the embedded one)")
     db.configure(settings.database_url)
+    sessions.ENDED_LISTENERS["oidc"] = oidc_logout.listener(settings)
 
     background: list[asyncio.Task] = []
 
@@ -91,8 +95,12 @@ def create_app(settings: Settings) -> Litestar:
             SessionController,
             ProfileController,
             SecurityController,
+            AccountController,
+            AccountsController,
+            CompaniesController,
             MfaLoginController,
             MfaSettingsController,
+            OAuthController,
             dev_mail,
             *PENDING_SCREENS,
             static,
@@ -103,7 +111,8 @@ def create_app(settings: Settings) -> Litestar:
             cookie_httponly=True,
             cookie_secure=settings.https,
             cookie_samesite="lax",
-            exclude=["/api/v1/", "/oauth/token", "/healthz"],
+            # Called by applications (no browser, no cookie): authenticated otherwise.
+            exclude=["/api/v1/", "/oauth/token", "/oauth/revoke", "/oauth/userinfo", "/healthz"],
         ),
         template_config=TemplateConfig(instance=template_engine()),
         exception_handlers=EXCEPTION_HANDLERS,

@@ -7,6 +7,7 @@ revocation: the next request with the old cookie finds nothing.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,15 @@ from portal.tables import Membership, Session
 #: last_seen_at is written at most this often, so a page view is not a write every time.
 TOUCH_EVERY = timedelta(seconds=60)
 
+#: Called with the hashes of sessions that just ended (single sign-on logs the apps out).
+ENDED_LISTENERS: dict[str, Callable[[list[str]], Awaitable[None]]] = {}
+
+
+async def _ended(hashes: list[str]) -> None:
+    if hashes:
+        for listener in ENDED_LISTENERS.values():
+            await listener(hashes)
+
 
 @dataclass(frozen=True)
 class Lifetimes:
@@ -33,9 +43,15 @@ def now() -> datetime:
 
 
 async def start(
-    identity_id: UUID, client: Client, lifetimes: Lifetimes, account_public_id: str | None = None
+    identity_id: UUID,
+    client: Client,
+    lifetimes: Lifetimes,
+    account_public_id: str | None = None,
+    amr: tuple[str, ...] = ("pwd",),
 ) -> str:
-    """Create a session and return the raw id for the cookie (never stored)."""
+    """Create a session and return the raw id for the cookie (never stored). ``amr`` says how
+    the person proved it (RFC 8176): "pwd", plus "otp" (app or email code) or "kba"
+    (a recovery code) after a second factor."""
     raw = new_token()
     moment = now()
     await Session.insert(
@@ -47,7 +63,8 @@ async def start(
             expires_at=moment + lifetimes.absolute,
             ip=client.ip[:64],
             user_agent=client.user_agent[:512],
-            mfa_at=moment,
+            mfa_at=moment if len(amr) > 1 else None,
+            amr=list(amr),
             reauth_at=moment,
         )
     )
@@ -80,6 +97,7 @@ async def load(raw: str, lifetimes: Lifetimes) -> Scope | None:
     moment = now()
     if row["expires_at"] <= moment or row["last_seen_at"] + lifetimes.idle <= moment:
         await Session.delete().where(Session.id_hash == id_hash)
+        await _ended([id_hash])
         return None
     if moment - row["last_seen_at"] >= TOUCH_EVERY:
         await Session.update({Session.last_seen_at: moment}).where(Session.id_hash == id_hash)
@@ -157,6 +175,7 @@ async def extend(scope: Scope) -> None:
 async def end(raw_or_hash: str, *, hashed: bool = False) -> None:
     id_hash = raw_or_hash if hashed else token_hash(raw_or_hash)
     await Session.delete().where(Session.id_hash == id_hash)
+    await _ended([id_hash])
 
 
 async def sign_out(scope: Scope, client: Client) -> None:
@@ -193,7 +212,8 @@ async def end_all(identity_id: UUID, *, keep_hash: str | None = None) -> int:
     query = Session.delete().where(Session.identity == identity_id)
     if keep_hash:
         query = query.where(Session.id_hash != keep_hash)
-    rows = await query.returning(Session.id)
+    rows = await query.returning(Session.id_hash)
+    await _ended([row["id_hash"] for row in rows])
     return len(rows)
 
 
@@ -201,9 +221,16 @@ async def end_one(identity_id: UUID, session_id: UUID) -> bool:
     rows = await (
         Session.delete()
         .where((Session.identity == identity_id) & (Session.id == session_id))
-        .returning(Session.id)
+        .returning(Session.id_hash)
     )
+    await _ended([row["id_hash"] for row in rows])
     return bool(rows)
+
+
+async def details(scope: Scope) -> dict[str, Any] | None:
+    """When and how this session's person signed in (for single sign-on tokens)."""
+    return await Session.select(Session.created_at, Session.amr, Session.mfa_at).where(
+        Session.id_hash == scope.session_hash).first()
 
 
 async def list_for(identity_id: UUID) -> list[dict[str, Any]]:

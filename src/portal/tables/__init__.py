@@ -21,6 +21,14 @@ from portal.tables.identity import (
 )
 from portal.tables.keys import ApiKey
 from portal.tables.mail import OutboxEmail
+from portal.tables.oauth import (
+    OAuthClient,
+    OAuthCode,
+    OAuthConsent,
+    OAuthLogin,
+    OAuthRefreshToken,
+    OAuthSigningKey,
+)
 from portal.tables.support import Ticket, TicketMessage
 
 ALL_TABLES = [
@@ -46,6 +54,12 @@ ALL_TABLES = [
     TicketMessage,
     AuditEvent,
     OutboxEmail,
+    OAuthClient,
+    OAuthCode,
+    OAuthRefreshToken,
+    OAuthConsent,
+    OAuthSigningKey,
+    OAuthLogin,
 ]
 
 __all__ = [table.__name__ for table in ALL_TABLES] + ["ALL_TABLES"]

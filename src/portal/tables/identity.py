@@ -2,6 +2,7 @@
 
 from piccolo.columns import (
     JSONB,
+    Array,
     BigInt,
     Boolean,
     ForeignKey,
@@ -52,7 +53,8 @@ class Session(Base, tablename="session"):
     expires_at = Timestamptz()
     ip = Varchar(length=64, default="")
     user_agent = Varchar(length=512, default="")
-    mfa_at = Timestamptz(null=True, default=None)
+    mfa_at = Timestamptz(null=True, default=None)  # set when a second factor was used
+    amr = Array(base_column=Varchar(length=16), default=list)  # RFC 8176: pwd, otp, ...
     reauth_at = Timestamptz(null=True, default=None)
 
 

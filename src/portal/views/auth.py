@@ -43,7 +43,9 @@ def _lifetimes(request: Request) -> sessions.Lifetimes:
     )
 
 
-async def sign_in(request: Request, identity_row: dict, target: str) -> Response:
+async def sign_in(
+    request: Request, identity_row: dict, target: str, amr: tuple[str, ...] = ("pwd",)
+) -> Response:
     """Start a fresh session (a new id: never reuse one from before sign-in) and go on."""
     settings = settings_of(request)
     old = scope_of(request)
@@ -54,6 +56,7 @@ async def sign_in(request: Request, identity_row: dict, target: str) -> Response
         client_of(request),
         _lifetimes(request),
         identity_row.get("last_account_id"),
+        amr=amr,
     )
     response = redirect(request, target)
     response.set_cookie(session_cookie(settings, raw))

@@ -60,7 +60,7 @@ class MfaLoginController(Controller):
             return await self._form(request, values["method"], errors=field_errors(error),
                                     status=INVALID)
         response = await sign_in(request, {"id": attempt.identity_id, "last_account_id": None},
-                                 attempt.next)
+                                 attempt.next, amr=("pwd", "otp", "mfa"))
         response.set_cookie(mfa_cookie(settings, None))
         return response
 

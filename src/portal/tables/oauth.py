@@ -1,0 +1,92 @@
+"""The ID as an OpenID Connect provider: clients (the vendor's applications), authorization
+codes, refresh-token families, consents, signing keys and the sign-ins each client got."""
+
+from piccolo.columns import (
+    JSONB,
+    UUID,
+    Array,
+    Boolean,
+    ForeignKey,
+    OnDelete,
+    Text,
+    Timestamptz,
+    Varchar,
+)
+from piccolo.constraints import Unique
+
+from portal.tables._base import Base
+from portal.tables.catalogue import Application
+from portal.tables.identity import Identity
+
+
+class OAuthClient(Base, tablename="oauth_client"):
+    client_id = Varchar(length=64, unique=True)
+    name = Varchar(length=100)
+    secret_hash = Varchar(length=64, null=True, default=None)  # None: a public client
+    auth_method = Varchar(length=32, default="client_secret_basic")
+    jwks = JSONB(default="{}")  # public keys for private_key_jwt
+    redirect_uris = Array(base_column=Text(), default=list)
+    post_logout_redirect_uris = Array(base_column=Text(), default=list)
+    backchannel_logout_uri = Text(default="")
+    allowed_scopes = Array(base_column=Varchar(length=32), default=list)
+    first_party = Boolean(default=False)
+    require_mfa = Boolean(default=False)
+    application = ForeignKey(Application, on_delete=OnDelete.set_null, null=True)
+    disabled_at = Timestamptz(null=True, default=None)
+
+
+class OAuthCode(Base, tablename="oauth_code"):
+    code_hash = Varchar(length=64, unique=True)
+    client = ForeignKey(OAuthClient, on_delete=OnDelete.cascade)
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade)
+    session_hash = Varchar(length=64)
+    redirect_uri = Text()
+    scope = Text()
+    nonce = Text(default="")
+    code_challenge = Varchar(length=128)
+    account_public_id = Varchar(length=12, null=True, default=None)
+    auth_time = Timestamptz()
+    amr = Array(base_column=Varchar(length=16), default=list)
+    acr = Varchar(length=64, default="")
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+
+
+class OAuthRefreshToken(Base, tablename="oauth_refresh_token"):
+    token_hash = Varchar(length=64, unique=True)
+    family = UUID(index=True)  # every rotation of one grant; reuse revokes them all
+    client = ForeignKey(OAuthClient, on_delete=OnDelete.cascade)
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade, index=True)
+    session_hash = Varchar(length=64, default="")
+    scope = Text()
+    account_public_id = Varchar(length=12, null=True, default=None)
+    auth_time = Timestamptz()
+    amr = Array(base_column=Varchar(length=16), default=list)
+    acr = Varchar(length=64, default="")
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class OAuthConsent(Base, tablename="oauth_consent"):
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade)
+    client = ForeignKey(OAuthClient, on_delete=OnDelete.cascade)
+    scopes = Array(base_column=Varchar(length=32), default=list)
+    one_consent = Unique(["identity", "client"])
+
+
+class OAuthSigningKey(Base, tablename="oauth_signing_key"):
+    kid = Varchar(length=64, unique=True)
+    private_jwk_encrypted = Text()
+    public_jwk = JSONB()
+    retired_at = Timestamptz(null=True, default=None)  # still published for a while after
+
+
+class OAuthLogin(Base, tablename="oauth_login"):
+    """A client's sign-in riding on a portal session: whom to tell when that session ends."""
+
+    client = ForeignKey(OAuthClient, on_delete=OnDelete.cascade)
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade)
+    session_hash = Varchar(length=64, index=True)
+    sid = Varchar(length=64)
+    one_per_session = Unique(["client", "session_hash"])

@@ -1,0 +1,261 @@
+"""OpenID Connect endpoints: discovery, JWKS, authorize (with consent), token, userinfo,
+revocation and RP-initiated logout. Browser endpoints answer pages; the rest answer JSON."""
+
+from __future__ import annotations
+
+import base64
+from urllib.parse import unquote, urlencode
+
+from litestar import Controller, MediaType, Request, Response, get, post
+from litestar.response import Redirect, Template
+
+from portal.security.guards import requires_identity
+from portal.security.middleware import session_cookie
+from portal.services import mfa, oidc, oidc_keys, oidc_logout, sessions
+from portal.views.auth import mfa_cookie
+from portal.views.forms import client_of, form_values
+from portal.views.rendering import redirect, render, scope_of, settings_of
+
+PUBLIC = {"public": True}
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+AUTHORIZE_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
+                    "code_challenge", "code_challenge_method", "prompt", "max_age",
+                    "acr_values", "account", "request", "request_uri")
+
+
+def _json(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    return Response(body, status_code=status, media_type=MediaType.JSON,
+                    headers={**NO_STORE, **(headers or {})})
+
+
+def _oauth_error(error: oidc.OAuthError) -> Response:
+    headers = {}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = (
+            'Bearer error="invalid_token"' if error.error == "invalid_token" else "Basic")
+    body = {"error": error.error}
+    if error.description:
+        body["error_description"] = error.description
+    return _json(body, error.status, headers)
+
+
+def _error_page(request: Request, message: str, status: int = 400) -> Template:
+    return render(request, "error.html", {"title": "Nie można zalogować do aplikacji",
+                                          "message": message}, status=status)
+
+
+def _authorize_params(source) -> dict[str, str]:
+    params = {}
+    for name in AUTHORIZE_FIELDS:
+        value = source.get(name)
+        if isinstance(value, str):
+            params[name] = value
+    return params
+
+
+class OAuthController(Controller):
+    @get("/.well-known/openid-configuration", opt=PUBLIC)
+    async def discovery(self, request: Request) -> Response:
+        return _json(oidc.discovery(settings_of(request)))
+
+    @get("/oauth/jwks", opt=PUBLIC)
+    async def jwks(self, request: Request) -> Response:
+        await oidc_keys.current(settings_of(request).secret_key)  # made on first use
+        return _json(await oidc_keys.published())
+
+    @get("/oauth/authorize", opt=PUBLIC)
+    async def authorize(self, request: Request) -> Response:
+        return await self._authorize(request, _authorize_params(request.query_params))
+
+    async def _authorize(self, request: Request, params: dict[str, str],
+                         decision: str | None = None) -> Response:
+        settings = settings_of(request)
+        try:
+            req = await oidc.parse_authorize(params)
+        except oidc.BadClientRedirect as error:
+            return _error_page(request, error.description)
+        except oidc.OAuthError as error:
+            await _audit_failure(request, params, error)
+            return Redirect(error.request.error_redirect(settings, error.error,
+                                                         error.description), status_code=302)
+        scope = scope_of(request)
+        session = await sessions.details(scope) if scope else None
+        if scope is None or session is None or "login" in req.prompt or _too_old(req, session):
+            if "none" in req.prompt:
+                return Redirect(req.error_redirect(settings, "login_required"), status_code=302)
+            return redirect(request, "/login?" + urlencode({"next": _again(params)}))
+        if req.wants_mfa and not session["mfa_at"]:
+            if "none" in req.prompt:
+                return Redirect(req.error_redirect(settings, "interaction_required"),
+                                status_code=302)
+            return await _step_up(request, scope, params)
+        if decision is None and await oidc.needs_consent(scope.identity_id, req):
+            if "none" in req.prompt:
+                return Redirect(req.error_redirect(settings, "consent_required"),
+                                status_code=302)
+            return render(request, "consent.html", {
+                "title": "Zgoda na udostępnienie danych", "client": req.client,
+                "scopes": [oidc.SCOPE_DESCRIPTIONS[s] for s in req.scopes],
+                "params": params,
+            })
+        if decision == "deny":
+            await _audit_failure(request, params, oidc.OAuthError("access_denied"))
+            return Redirect(req.error_redirect(settings, "access_denied"), status_code=303)
+        if decision == "allow":
+            await oidc.grant_consent(scope, req, client_of(request))
+        url = await oidc.issue_code(settings, scope, req, session, client_of(request))
+        return Redirect(url, status_code=303 if decision else 302)
+
+    @post("/oauth/authorize", guards=[requires_identity])
+    async def consent(self, request: Request) -> Response:
+        form = await request.form()
+        decision = form.get("decision")
+        if decision not in ("allow", "deny"):
+            return _error_page(request, "Wybierz: zezwól albo odmów.")
+        return await self._authorize(request, _authorize_params(form), decision=decision)
+
+    @post("/oauth/token", opt=PUBLIC)
+    async def token(self, request: Request) -> Response:
+        settings = settings_of(request)
+        values = await form_values(request, "grant_type", "code", "redirect_uri",
+                                   "code_verifier", "refresh_token", "client_id",
+                                   "client_secret", "client_assertion_type", "client_assertion")
+        try:
+            client_id, secret = _basic_auth(request, values)
+            client_row = await oidc.authenticate_client(
+                settings, client_id=client_id, client_secret=secret,
+                assertion_type=values["client_assertion_type"] or None,
+                assertion=values["client_assertion"] or None)
+            if values["grant_type"] == "authorization_code":
+                body = await oidc.exchange_code(settings, client_row, values["code"],
+                                                values["redirect_uri"], values["code_verifier"],
+                                                client_of(request))
+            elif values["grant_type"] == "refresh_token":
+                body = await oidc.refresh(settings, client_row, values["refresh_token"],
+                                          client_of(request))
+            else:
+                raise oidc.OAuthError("unsupported_grant_type")
+        except oidc.OAuthError as error:
+            await _audit_failure(request, {"client_id": values["client_id"]}, error)
+            return _oauth_error(error)
+        return _json(body)
+
+    @post("/oauth/revoke", opt=PUBLIC)
+    async def revoke(self, request: Request) -> Response:
+        values = await form_values(request, "token", "client_id", "client_secret",
+                                   "client_assertion_type", "client_assertion")
+        try:
+            client_id, secret = _basic_auth(request, values)
+            client_row = await oidc.authenticate_client(
+                settings_of(request), client_id=client_id, client_secret=secret,
+                assertion_type=values["client_assertion_type"] or None,
+                assertion=values["client_assertion"] or None)
+        except oidc.OAuthError as error:
+            return _oauth_error(error)
+        await oidc.revoke_token(client_row, values["token"], client_of(request))
+        return _json({})
+
+    @get("/oauth/userinfo", opt=PUBLIC)
+    async def userinfo(self, request: Request) -> Response:
+        return await self._userinfo(request)
+
+    @post("/oauth/userinfo", opt=PUBLIC)
+    async def userinfo_post(self, request: Request) -> Response:
+        return await self._userinfo(request)
+
+    async def _userinfo(self, request: Request) -> Response:
+        header = request.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _oauth_error(oidc.OAuthError("invalid_token", "a Bearer token is required",
+                                                401))
+        try:
+            return _json(await oidc.userinfo(settings_of(request), token.strip()))
+        except oidc.OAuthError as error:
+            return _oauth_error(error)
+
+    @get("/oauth/logout", opt=PUBLIC)
+    async def end_session_form(self, request: Request) -> Response:
+        """RP-initiated logout asks the person to confirm: no state changes on GET."""
+        params = {k: v for k, v in request.query_params.items()
+                  if k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")}
+        try:
+            client_row = await oidc_logout.check_end_session(
+                settings_of(request), params.get("id_token_hint"),
+                params.get("post_logout_redirect_uri"), params.get("client_id"))
+        except oidc.OAuthError as error:
+            return _error_page(request, error.description)
+        return render(request, "end_session.html", {
+            "title": "Wylogowanie", "client": client_row, "params": params})
+
+    @post("/oauth/logout", opt=PUBLIC)
+    async def end_session(self, request: Request) -> Response:
+        settings = settings_of(request)
+        values = await form_values(request, "id_token_hint", "post_logout_redirect_uri",
+                                   "state", "client_id")
+        try:
+            await oidc_logout.check_end_session(
+                settings, values["id_token_hint"] or None,
+                values["post_logout_redirect_uri"] or None, values["client_id"] or None)
+        except oidc.OAuthError as error:
+            return _error_page(request, error.description)
+        scope = scope_of(request)
+        if scope is not None:
+            await sessions.sign_out(scope, client_of(request))
+        target = oidc_logout.after_logout(values["post_logout_redirect_uri"] or None,
+                                          values["state"] or None)
+        response = (Redirect(target, status_code=303) if target
+                    else redirect(request, "/login", flash="Wylogowano."))
+        response.set_cookie(session_cookie(settings, None))
+        return response
+
+
+def _again(params: dict[str, str]) -> str:
+    """The authorization request to come back to after sign-in (without prompt=login, or it
+    would ask forever)."""
+    kept = {k: v for k, v in params.items() if k != "prompt" and k != "max_age"}
+    return "/oauth/authorize?" + urlencode(kept)
+
+
+def _too_old(req: oidc.AuthorizeRequest, session: dict) -> bool:
+    if req.max_age is None:
+        return False
+    from datetime import UTC, datetime
+
+    return (datetime.now(UTC) - session["created_at"]).total_seconds() > req.max_age
+
+
+async def _step_up(request: Request, scope, params: dict[str, str]) -> Response:
+    """The application needs a second factor this session has not used: ask for it."""
+    status = await mfa.status(scope.identity_id)
+    if not status.enabled:
+        return redirect(request, "/security",
+                        flash="Ta aplikacja wymaga weryfikacji dwuetapowej. Włącz ją, aby "
+                              "kontynuować.")
+    raw = await mfa.begin_login(scope.identity_id, _again(params))
+    response = redirect(request, "/login/mfa")
+    response.set_cookie(mfa_cookie(settings_of(request), raw))
+    return response
+
+
+def _basic_auth(request: Request, values: dict[str, str]) -> tuple[str | None, str | None]:
+    header = request.headers.get("authorization", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() == "basic" and encoded:
+        try:
+            decoded = base64.b64decode(encoded.strip(), validate=True).decode()
+        except (ValueError, UnicodeDecodeError):
+            raise oidc.OAuthError("invalid_client", "malformed Basic credentials", 401) from None
+        client_id, _, secret = decoded.partition(":")
+        return unquote(client_id), unquote(secret)
+    return values["client_id"] or None, values["client_secret"] or None
+
+
+async def _audit_failure(request: Request, params: dict[str, str],
+                         error: oidc.OAuthError) -> None:
+    from portal.services import audit
+
+    scope = scope_of(request)
+    await audit.record("oauth:request:failure", client=client_of(request),
+                       identity_id=scope.identity_id if scope else None,
+                       client_id=(params.get("client_id") or "")[:64], error=error.error)

@@ -1,0 +1,304 @@
+"""The provider's rules through HTTP: redirect URIs, PKCE, single-use codes, refresh rotation
+with reuse detection, client authentication, consent, MFA, accounts, logout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from urllib.parse import parse_qs
+
+import pyotp
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from portal.security import totp
+from portal.services import oidc_logout
+from portal.tables import AuditEvent, Identity, OAuthRefreshToken, Session
+from portal.testing import factories
+from tests.oidc.conftest import (
+    REDIRECT,
+    authorize_url,
+    code_for,
+    decode,
+    exchange,
+    pkce,
+    query_of,
+    register,
+    signed_in,
+)
+
+
+async def test_a_wrong_redirect_uri_is_refused_without_redirecting(client, app_client):
+    await signed_in(client)
+    _, challenge = pkce()
+    app_client.redirect_uri = "https://app.example.com/callback/../evil"
+    response = await client.get(authorize_url(app_client, challenge))
+    assert response.status_code == 400
+    assert "location" not in response.headers
+    app_client.redirect_uri = REDIRECT + "?x=1"
+    assert (await client.get(authorize_url(app_client, challenge))).status_code == 400
+
+
+async def test_pkce_is_required_and_only_s256(client, app_client):
+    await signed_in(client)
+    _, challenge = pkce()
+    for extra in ({"code_challenge": None}, {"code_challenge_method": "plain"},
+                  {"code_challenge_method": None}):
+        response = await client.get(authorize_url(app_client, challenge, **extra))
+        assert response.status_code == 302
+        query = query_of(response.headers["location"])
+        assert query["error"] == "invalid_request" and query["state"] == "st-123"
+        assert "code" not in query
+
+
+async def test_a_wrong_or_missing_verifier_is_refused(client, app_client):
+    await signed_in(client)
+    code, _ = await code_for(client, app_client)
+    response = await exchange(client, app_client, code, "x" * 50)
+    assert response.status_code == 400 and response.json()["error"] == "invalid_grant"
+    code, _ = await code_for(client, app_client)
+    response = await exchange(client, app_client, code, "")
+    assert response.json()["error"] == "invalid_grant"
+
+
+async def test_a_code_works_once_and_its_reuse_revokes_what_it_issued(client, app_client):
+    await signed_in(client)
+    code, verifier = await code_for(client, app_client)
+    first = await exchange(client, app_client, code, verifier)
+    assert first.status_code == 200
+    again = await exchange(client, app_client, code, verifier)
+    assert again.status_code == 400 and again.json()["error"] == "invalid_grant"
+    refreshed = await client.raw.post("/oauth/token", auth=app_client.basic(), data={
+        "grant_type": "refresh_token", "refresh_token": first.json()["refresh_token"]})
+    assert refreshed.status_code == 400
+    assert await AuditEvent.exists().where(AuditEvent.tag == "oauth:code:reuse")
+
+
+async def test_refresh_tokens_rotate_and_a_replayed_one_revokes_the_family(client, app_client):
+    await signed_in(client)
+    code, verifier = await code_for(client, app_client)
+    tokens = (await exchange(client, app_client, code, verifier)).json()
+
+    async def use(refresh_token):
+        return await client.raw.post("/oauth/token", auth=app_client.basic(), data={
+            "grant_type": "refresh_token", "refresh_token": refresh_token})
+
+    second = await use(tokens["refresh_token"])
+    assert second.status_code == 200
+    assert second.json()["refresh_token"] != tokens["refresh_token"]
+    assert "nonce" not in (await decode(client, second.json()["id_token"])).claims
+    replay = await use(tokens["refresh_token"])  # the old one again: theft suspected
+    assert replay.status_code == 400 and replay.json()["error"] == "invalid_grant"
+    latest = await use(second.json()["refresh_token"])
+    assert latest.status_code == 400  # the whole family is revoked
+    assert await AuditEvent.exists().where(AuditEvent.tag == "oauth:refresh:reuse")
+
+
+async def test_client_authentication(client, app_client):
+    await signed_in(client)
+    code, verifier = await code_for(client, app_client)
+    wrong = await client.raw.post("/oauth/token", auth=(app_client.client_id, "zle"), data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "code_verifier": verifier})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    other = await register(name="Inna aplikacja")
+    stolen = await exchange(client, other, code, verifier)
+    assert stolen.status_code == 400 and stolen.json()["error"] == "invalid_grant"
+    # The secret in the form body works too (client_secret_post).
+    code, verifier = await code_for(client, app_client)
+    posted = await client.raw.post("/oauth/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+        "code_verifier": verifier, "client_id": app_client.client_id,
+        "client_secret": app_client.secret})
+    assert posted.status_code == 200
+
+
+async def test_private_key_jwt_clients_and_single_use_assertions(client, settings):
+    key = RSAKey.generate_key(2048, parameters={"kid": "rp-1", "alg": "RS256"})
+    app = await register(name="e-Płace", auth_method="private_key_jwt",
+                         jwks={"keys": [key.as_dict(private=False)]})
+    assert app.secret is None
+    await signed_in(client)
+
+    def assertion(jti: str) -> str:
+        now = int(time.time())
+        return jwt.encode({"alg": "RS256", "kid": "rp-1"}, {
+            "iss": app.client_id, "sub": app.client_id, "jti": jti,
+            "aud": settings.base_url + "/oauth/token", "iat": now, "exp": now + 60}, key)
+
+    async def token_request(signed: str):
+        code, verifier = await code_for(client, app)
+        return await client.raw.post("/oauth/token", data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+            "code_verifier": verifier,
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": signed})
+
+    signed = assertion("jti-1")
+    assert (await token_request(signed)).status_code == 200
+    replay = await token_request(signed)
+    assert replay.status_code == 401 and replay.json()["error"] == "invalid_client"
+    stranger = RSAKey.generate_key(2048, parameters={"kid": "rp-1"})
+    now = int(time.time())
+    forged = jwt.encode({"alg": "RS256", "kid": "rp-1"}, {
+        "iss": app.client_id, "sub": app.client_id, "jti": "jti-2",
+        "aud": settings.base_url + "/oauth/token", "exp": now + 60}, stranger)
+    assert (await token_request(forged)).status_code == 401
+
+
+async def test_third_party_apps_ask_for_consent_once(client):
+    app = await register(name="Aplikacja partnera", first_party=False)
+    await signed_in(client)
+    verifier, challenge = pkce()
+    page = await client.get(authorize_url(app, challenge))
+    assert page.status_code == 200 and "Aplikacja partnera" in page.text
+    assert "Adres e-mail" in page.text  # what is shared
+    form = {"client_id": app.client_id, "redirect_uri": REDIRECT, "response_type": "code",
+            "scope": "openid email profile", "state": "st-123", "nonce": "n",
+            "code_challenge": challenge, "code_challenge_method": "S256"}
+    denied = await client.post_form("/oauth/authorize", {**form, "decision": "deny"})
+    assert query_of(denied.headers["location"])["error"] == "access_denied"
+    allowed = await client.post_form("/oauth/authorize", {**form, "decision": "allow"})
+    assert "code" in query_of(allowed.headers["location"])
+    again = await client.get(authorize_url(app, challenge))
+    assert again.status_code == 302 and "code" in query_of(again.headers["location"])
+
+
+async def test_prompt_none_without_a_session_answers_login_required(client, app_client):
+    _, challenge = pkce()
+    response = await client.get(authorize_url(app_client, challenge, prompt="none"))
+    assert query_of(response.headers["location"])["error"] == "login_required"
+    asked = await client.get(authorize_url(app_client, challenge))
+    assert asked.status_code == 303 and asked.headers["location"].startswith("/login?next=")
+
+
+async def test_the_accounts_scope_carries_accounts_and_the_chosen_accounts_companies(
+        client, app_client):
+    identity_id, account = await signed_in(client)
+    other = await factories.account(identity_id, name="Druga Firma", role="member")
+    code, verifier = await code_for(client, app_client, scope="openid accounts",
+                                    account=other["public_id"])
+    claims = (await decode(client, (await exchange(client, app_client, code, verifier)
+                                    ).json()["id_token"])).claims
+    assert claims["account"] == other["public_id"]
+    by_id = {a["id"]: a for a in claims["accounts"]}
+    assert by_id[account["public_id"]]["role"] == "owner"
+    assert by_id[other["public_id"]]["role"] == "member"
+    assert "companies" in by_id[other["public_id"]]
+    assert "companies" not in by_id[account["public_id"]]
+    # An account the person is not in is ignored, never granted.
+    stranger = await factories.account(None, name="Obca")
+    code, verifier = await code_for(client, app_client, scope="openid accounts",
+                                    account=stranger["public_id"])
+    claims = (await decode(client, (await exchange(client, app_client, code, verifier)
+                                    ).json()["id_token"])).claims
+    assert stranger["public_id"] not in {a["id"] for a in claims["accounts"]}
+    assert claims.get("account") != stranger["public_id"]
+
+
+async def test_an_app_that_requires_mfa_steps_up_the_session(client, settings):
+    app = await register(name="e-Deklaracje", require_mfa=True)
+    identity_id, _ = await signed_in(client)
+    _, challenge = pkce()
+    response = await client.get(authorize_url(app, challenge))
+    assert response.headers["location"] == "/security"  # no second factor yet
+    secret = totp.new_secret()
+    await Identity.update({Identity.totp_secret_encrypted: totp.encrypt(secret,
+                                                                        settings.secret_key),
+                           Identity.totp_confirmed_at: Identity.created_at}).where(
+        Identity.id == identity_id)
+    response = await client.get(authorize_url(app, challenge))
+    assert response.headers["location"] == "/login/mfa"
+    done = await client.post_form("/login/mfa", {"method": "app",
+                                                 "code": pyotp.TOTP(secret).now()})
+    assert done.headers["location"].startswith("/oauth/authorize?")
+    verifier, challenge = pkce()
+    code_response = await client.get(authorize_url(app, challenge))
+    code = query_of(code_response.headers["location"])["code"]
+    claims = (await decode(client, (await exchange(client, app, code, verifier)
+                                    ).json()["id_token"])).claims
+    assert "otp" in claims["amr"] and claims["acr"] == "urn:portal:acr:mfa"
+
+
+async def test_end_session_asks_then_logs_out_and_returns_to_a_registered_uri(
+        client, app_client):
+    await signed_in(client)
+    code, verifier = await code_for(client, app_client)
+    id_token = (await exchange(client, app_client, code, verifier)).json()["id_token"]
+    bad = await client.get("/oauth/logout", params={
+        "id_token_hint": id_token, "post_logout_redirect_uri": "https://evil.example.com/"})
+    assert bad.status_code == 400
+    page = await client.get("/oauth/logout", params={
+        "id_token_hint": id_token, "post_logout_redirect_uri": "https://app.example.com/bye",
+        "state": "s1"})
+    assert page.status_code == 200 and await Session.count() == 1  # nothing ends on GET
+    done = await client.post_form("/oauth/logout", {
+        "id_token_hint": id_token, "post_logout_redirect_uri": "https://app.example.com/bye",
+        "state": "s1"})
+    assert done.status_code == 303
+    assert done.headers["location"] == "https://app.example.com/bye?state=s1"
+    assert await Session.count() == 0
+
+
+class _Catcher(BaseHTTPRequestHandler):
+    received: list[str] = []
+
+    def do_POST(self):
+        length = int(self.headers.get("content-length", 0))
+        body = parse_qs(self.rfile.read(length).decode())
+        self.received.append(body["logout_token"][0])
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+async def test_signing_out_of_the_portal_tells_every_app_over_the_back_channel(client):
+    server = HTTPServer(("127.0.0.1", 0), _Catcher)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    _Catcher.received = []
+    try:
+        uri = f"http://127.0.0.1:{server.server_port}/backchannel"
+        one = await register(name="Jedna", backchannel_logout_uri=uri)
+        two = await register(name="Druga", backchannel_logout_uri=uri)
+        identity_id, _ = await signed_in(client)
+        sids = set()
+        for app in (one, two):
+            code, verifier = await code_for(client, app, scope="openid")
+            body = (await exchange(client, app, code, verifier)).json()
+            sids.add((await decode(client, body["id_token"])).claims["sid"])
+        assert len(sids) == 1  # one portal session, one sid
+        await client.post_form("/logout", {})
+        await oidc_logout.settle()
+        for _ in range(20):
+            if len(_Catcher.received) == 2:
+                break
+            await asyncio.sleep(0.05)
+        assert len(_Catcher.received) == 2
+        audiences = set()
+        for token in _Catcher.received:
+            claims = (await decode(client, token)).claims
+            assert claims["sub"] == str(identity_id) and claims["sid"] in sids
+            assert "http://schemas.openid.net/event/backchannel-logout" in claims["events"]
+            assert "nonce" not in claims
+            audiences.add(claims["aud"])
+        assert audiences == {one.client_id, two.client_id}
+        assert await OAuthRefreshToken.count().where(
+            OAuthRefreshToken.revoked_at.is_null()) == 0
+    finally:
+        server.shutdown()
+
+
+async def test_bad_token_requests_get_json_errors_never_500(client, app_client):
+    for data in ({}, {"grant_type": "password"}, {"grant_type": "authorization_code"},
+                 {"grant_type": "refresh_token", "refresh_token": "x" * 5000}):
+        response = await client.raw.post("/oauth/token", data=data, auth=app_client.basic())
+        assert response.status_code in (400, 401)
+        assert "error" in json.loads(response.text)
+    garbage = await client.raw.post("/oauth/token", data={"grant_type": "refresh_token"},
+                                    headers={"Authorization": "Basic !!!"})
+    assert garbage.status_code == 401
