@@ -152,7 +152,7 @@ async def test_private_key_jwt_clients_and_single_use_assertions(client, setting
 async def test_third_party_apps_ask_for_consent_once(client):
     app = await register(name="Aplikacja partnera", first_party=False)
     await signed_in(client)
-    verifier, challenge = pkce()
+    _, challenge = pkce()
     page = await client.get(authorize_url(app, challenge))
     assert page.status_code == 200 and "Aplikacja partnera" in page.text
     assert "Adres e-mail" in page.text  # what is shared
