@@ -302,3 +302,19 @@ async def test_bad_token_requests_get_json_errors_never_500(client, app_client):
     garbage = await client.raw.post("/oauth/token", data={"grant_type": "refresh_token"},
                                     headers={"Authorization": "Basic !!!"})
     assert garbage.status_code == 401
+
+
+async def test_a_person_sees_and_revokes_applications_in_security(client, app_client):
+    await signed_in(client)
+    code, verifier = await code_for(client, app_client)
+    tokens = (await exchange(client, app_client, code, verifier)).json()
+    page = await client.get("/security")
+    assert "e-Faktury" in page.text
+    done = await client.post_form(f"/security/applications/{app_client.client_id}/revoke", {})
+    assert done.status_code == 303
+    refreshed = await client.raw.post("/oauth/token", auth=app_client.basic(), data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 400
+    assert "e-Faktury" not in (await client.get("/security")).text
+    missing = await client.post_form("/security/applications/app_nope/revoke", {})
+    assert missing.status_code == 404

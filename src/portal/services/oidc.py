@@ -617,10 +617,16 @@ async def revoke_token(client_row: dict[str, Any], token: str, client: Client) -
 
 
 async def granted_applications(identity_id: UUID) -> list[dict[str, Any]]:
-    return await OAuthConsent.select(
-        OAuthConsent.client.client_id.as_alias("client_id"),
-        OAuthConsent.client.name.as_alias("name"), OAuthConsent.scopes, OAuthConsent.created_at,
-    ).where(OAuthConsent.identity == identity_id).order_by(OAuthConsent.client.name)
+    """Applications that hold the person's consent or a live refresh token."""
+    return await OAuthClient.raw(
+        "SELECT c.client_id, c.name, c.first_party, cs.scopes, "
+        "(SELECT max(t.created_at) FROM oauth_refresh_token t WHERE t.client = c.id "
+        " AND t.identity = {}) AS last_used "
+        "FROM oauth_client c LEFT JOIN oauth_consent cs ON cs.client = c.id AND cs.identity = {} "
+        "WHERE cs.id IS NOT NULL OR EXISTS (SELECT 1 FROM oauth_refresh_token t "
+        " WHERE t.client = c.id AND t.identity = {} AND t.revoked_at IS NULL "
+        " AND t.used_at IS NULL AND t.expires_at > now()) "
+        "ORDER BY c.name", identity_id, identity_id, identity_id)
 
 
 async def revoke_application(scope: Scope, client_id: str, client: Client) -> bool:
@@ -631,10 +637,12 @@ async def revoke_application(scope: Scope, client_id: str, client: Client) -> bo
         deleted = await OAuthConsent.delete().where(
             (OAuthConsent.identity == scope.identity_id) & (OAuthConsent.client == row["id"])
         ).returning(OAuthConsent.id)
-        await OAuthRefreshToken.update({OAuthRefreshToken.revoked_at: datetime.now(UTC)}).where(
-            (OAuthRefreshToken.identity == scope.identity_id)
-            & (OAuthRefreshToken.client == row["id"]) & OAuthRefreshToken.revoked_at.is_null())
-        if deleted:
+        revoked = await OAuthRefreshToken.update(
+            {OAuthRefreshToken.revoked_at: datetime.now(UTC)}, use_auto_update=False
+        ).where((OAuthRefreshToken.identity == scope.identity_id)
+                & (OAuthRefreshToken.client == row["id"])
+                & OAuthRefreshToken.revoked_at.is_null()).returning(OAuthRefreshToken.id)
+        if deleted or revoked:
             await audit.record("oauth:consent:revoke", client=client,
                                identity_id=scope.identity_id, client_id=client_id)
-    return bool(deleted)
+    return bool(deleted or revoked)
