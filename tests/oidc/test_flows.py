@@ -318,3 +318,32 @@ async def test_a_person_sees_and_revokes_applications_in_security(client, app_cl
     assert "e-Faktury" not in (await client.get("/security")).text
     missing = await client.post_form("/security/applications/app_nope/revoke", {})
     assert missing.status_code == 404
+
+
+async def test_staff_register_clients_in_the_back_office_and_others_cannot(client):
+    from tests.conftest import field_error
+
+    await factories.identity("obsluga@example.com", is_staff=True)
+    await factories.identity("zwykly@example.com")
+    await client.sign_in("zwykly@example.com", factories.PASSWORD)
+    assert (await client.get("/staff/clients")).status_code == 403
+    refused = await client.post_form("/staff/clients", {"name": "X", "redirect_uris": REDIRECT})
+    assert refused.status_code == 403
+    await client.post_form("/logout", {})
+
+    await client.sign_in("obsluga@example.com", factories.PASSWORD)
+    bad = await client.post_form("/staff/clients", {"name": "Sklep", "redirect_uris":
+                                                    "http://evil.example.com/cb",
+                                                    "auth_method": "client_secret_basic"})
+    assert bad.status_code == 422 and field_error(bad.text, "redirect_uris")
+    ok = await client.post_form("/staff/clients", {
+        "name": "Sklep", "redirect_uris": "https://sklep.example.com/cb",
+        "auth_method": "client_secret_basic", "allowed_scopes": ["openid", "email"],
+        "first_party": "on"})
+    assert ok.status_code == 200
+    assert 'data-testid="client-secret"' in ok.text
+    from portal.tables import OAuthClient
+
+    row = await OAuthClient.select().where(OAuthClient.name == "Sklep").first()
+    assert row["first_party"] and row["allowed_scopes"] == ["openid", "email"]
+    assert row["secret_hash"] and row["secret_hash"] not in ok.text

@@ -1,11 +1,11 @@
-"""The outbox against a real SMTP server (aiosmtpd): delivered, and nothing lost while it is down."""
+"""The outbox against a real SMTP server (aiosmtpd): delivered, and nothing lost while down."""
 
 from __future__ import annotations
 
 import socket
-from email.header import decode_header, make_header
 from dataclasses import replace
 from datetime import UTC, datetime
+from email.header import decode_header, make_header
 
 import pytest
 from aiosmtpd.controller import Controller
