@@ -23,6 +23,16 @@ CSP = "; ".join(
 )
 
 
+def csp_with_form_targets(*urls: str) -> str:
+    """The policy for a page whose form redirects to another origin afterwards (consent and
+    logout confirmation send the person back to the application): browsers apply
+    ``form-action`` to the redirect too."""
+    from urllib.parse import urlparse
+
+    origins = sorted({f"{p.scheme}://{p.netloc}" for p in map(urlparse, urls) if p.netloc})
+    return CSP.replace("form-action 'self'", " ".join(["form-action 'self'", *origins]))
+
+
 def security_headers(settings: Settings):
     from portal.security.middleware import session_cookie
 
@@ -44,7 +54,8 @@ def security_headers(settings: Settings):
             return
         headers = MutableScopeHeaders.from_message(message)
         for name, value in fixed.items():
-            headers[name] = value
+            if name != "content-security-policy" or name not in headers:
+                headers[name] = value
         is_static = scope.get("path", "").startswith("/static/")
         if scope.get("user") is not None or not is_static:
             # Signed-in pages must never be stored; public pages carry tokens (CSRF) too.

@@ -10,6 +10,7 @@ from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.response import Redirect, Template
 
 from portal.security.guards import requires_identity
+from portal.security.headers import csp_with_form_targets
 from portal.security.middleware import session_cookie
 from portal.services import mfa, oidc, oidc_keys, oidc_logout, sessions
 from portal.views.auth import mfa_cookie
@@ -97,7 +98,7 @@ class OAuthController(Controller):
                 "title": "Zgoda na udostępnienie danych", "client": req.client,
                 "scopes": [oidc.SCOPE_DESCRIPTIONS[s] for s in req.scopes],
                 "params": params,
-            })
+            }, headers={"Content-Security-Policy": csp_with_form_targets(req.redirect_uri)})
         if decision == "deny":
             await _audit_failure(request, params, oidc.OAuthError("access_denied"))
             return Redirect(req.error_redirect(settings, "access_denied"), status_code=303)
@@ -185,8 +186,11 @@ class OAuthController(Controller):
                 params.get("post_logout_redirect_uri"), params.get("client_id"))
         except oidc.OAuthError as error:
             return _error_page(request, error.description)
+        targets = [params["post_logout_redirect_uri"]] if client_row and params.get(
+            "post_logout_redirect_uri") else []
         return render(request, "end_session.html", {
-            "title": "Wylogowanie", "client": client_row, "params": params})
+            "title": "Wylogowanie", "client": client_row, "params": params},
+            headers={"Content-Security-Policy": csp_with_form_targets(*targets)})
 
     @post("/oauth/logout", opt=PUBLIC)
     async def end_session(self, request: Request) -> Response:

@@ -1,0 +1,177 @@
+"""A small relying-party application for the single sign-on e2e tests, run as its own process:
+
+    python -m e2e.relying_party --port 9001 --portal http://127.0.0.1:8000 \
+        --client-id app_... --client-secret ... --name "Aplikacja A"
+
+It signs people in with the authorization code flow + PKCE, verifies the ID token against
+the portal's JWKS (iss, aud, exp, nonce), and ends its sessions on a back-channel logout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import html
+import secrets
+import threading
+from http.cookies import SimpleCookie
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlencode, urlparse
+
+import httpx
+from joserfc import jwt
+from joserfc.jwk import KeySet
+
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+class RelyingParty:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.base = f"http://127.0.0.1:{args.port}"
+        self.meta = httpx.get(f"{args.portal}/.well-known/openid-configuration").json()
+        self.pending: dict[str, dict] = {}  # state -> nonce, verifier
+        self.sessions: dict[str, dict] = {}  # cookie -> claims, id_token
+        self.lock = threading.Lock()
+
+    def keys(self) -> KeySet:
+        return KeySet.import_key_set(httpx.get(self.meta["jwks_uri"]).json())
+
+    def verify(self, token: str) -> dict:
+        claims = jwt.decode(token, self.keys()).claims
+        jwt.JWTClaimsRegistry(iss={"essential": True, "value": self.meta["issuer"]},
+                              aud={"essential": True, "value": self.args.client_id},
+                              exp={"essential": True}).validate(claims)
+        return claims
+
+
+def make_handler(rp: RelyingParty):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _send(self, status: int, body: str, headers: dict | None = None) -> None:
+            data = (f"<!doctype html><html lang='pl'><head><meta charset='utf-8'>"
+                    f"<title>{html.escape(rp.args.name)}</title></head><body><main>"
+                    f"<h1>{html.escape(rp.args.name)}</h1>{body}</main></body></html>").encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def _redirect(self, url: str, headers: dict | None = None) -> None:
+            self.send_response(302)
+            self.send_header("Location", url)
+            for key, value in (headers or {}).items():
+                self.send_header(key, value)
+            self.end_headers()
+
+        def _session(self) -> tuple[str | None, dict | None]:
+            cookie = SimpleCookie(self.headers.get("Cookie", ""))
+            key = cookie["rp"].value if "rp" in cookie else None
+            with rp.lock:
+                return key, rp.sessions.get(key) if key else None
+
+        def do_GET(self):
+            url = urlparse(self.path)
+            query = {k: v[0] for k, v in parse_qs(url.query).items()}
+            if url.path == "/":
+                _, session = self._session()
+                if session:
+                    claims = session["claims"]
+                    self._send(200, f"<p id='who'>Zalogowano: {html.escape(claims['email'])}</p>"
+                               f"<p id='account'>Konto: {html.escape(claims.get('account', '-'))}"
+                               f"</p><p><a href='/logout'>Wyloguj z aplikacji</a></p>")
+                else:
+                    self._send(200, "<p id='who'>Niezalogowano</p>"
+                               "<p><a href='/login'>Zaloguj przez Konto ID</a></p>")
+            elif url.path == "/login":
+                state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+                verifier = secrets.token_urlsafe(48)
+                challenge = base64.urlsafe_b64encode(
+                    hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+                with rp.lock:
+                    rp.pending[state] = {"nonce": nonce, "verifier": verifier}
+                params = {"client_id": rp.args.client_id, "response_type": "code",
+                          "redirect_uri": rp.base + "/callback",
+                          "scope": "openid email profile accounts", "state": state,
+                          "nonce": nonce, "code_challenge": challenge,
+                          "code_challenge_method": "S256"}
+                if query.get("account"):
+                    params["account"] = query["account"]
+                self._redirect(rp.meta["authorization_endpoint"] + "?" + urlencode(params))
+            elif url.path == "/callback":
+                with rp.lock:
+                    pending = rp.pending.pop(query.get("state", ""), None)
+                if pending is None or "code" not in query:
+                    error = html.escape(query.get("error", "state"))
+                    self._send(400, f"<p id='error'>Błąd: {error}</p>")
+                    return
+                response = httpx.post(rp.meta["token_endpoint"], data={
+                    "grant_type": "authorization_code", "code": query["code"],
+                    "redirect_uri": rp.base + "/callback", "code_verifier": pending["verifier"],
+                }, auth=(rp.args.client_id, rp.args.client_secret))
+                if response.status_code != 200:
+                    self._send(400, f"<p id='error'>{html.escape(response.text)}</p>")
+                    return
+                tokens = response.json()
+                claims = rp.verify(tokens["id_token"])
+                if claims.get("nonce") != pending["nonce"]:
+                    self._send(400, "<p id='error'>nonce</p>")
+                    return
+                key = secrets.token_urlsafe(24)
+                with rp.lock:
+                    rp.sessions[key] = {"claims": claims, "id_token": tokens["id_token"]}
+                self._redirect("/", {"Set-Cookie": f"rp={key}; HttpOnly; Path=/"})
+            elif url.path == "/logout":
+                key, session = self._session()
+                if not session:
+                    self._redirect("/")
+                    return
+                with rp.lock:
+                    rp.sessions.pop(key, None)
+                self._redirect(rp.meta["end_session_endpoint"] + "?" + urlencode({
+                    "id_token_hint": session["id_token"], "state": "bye",
+                    "post_logout_redirect_uri": rp.base + "/bye"}))
+            elif url.path == "/bye":
+                self._send(200, "<p id='who'>Wylogowano</p>")
+            else:
+                self._send(404, "<p>404</p>")
+
+        def do_POST(self):
+            if urlparse(self.path).path != "/backchannel-logout":
+                self._send(404, "<p>404</p>")
+                return
+            length = int(self.headers.get("Content-Length", 0))
+            form = parse_qs(self.rfile.read(length).decode())
+            try:
+                claims = rp.verify(form["logout_token"][0])
+                assert BACKCHANNEL_EVENT in claims["events"] and "nonce" not in claims
+            except Exception:  # any invalid token is refused
+                self._send(400, "<p>bad logout token</p>")
+                return
+            with rp.lock:
+                for key in [k for k, s in rp.sessions.items()
+                            if s["claims"].get("sid") == claims.get("sid")]:
+                    rp.sessions.pop(key)
+            self._send(200, "<p>ok</p>")
+
+    return Handler
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    for name in ("--port", "--portal", "--client-id", "--client-secret", "--name"):
+        parser.add_argument(name, required=True)
+    args = parser.parse_args()
+    args.port = int(args.port)
+    rp = RelyingParty(args)
+    ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(rp)).serve_forever()
+
+
+if __name__ == "__main__":
+    main()
