@@ -58,7 +58,9 @@ def server(database_url: str, workers: int = 1):
         "PORTAL_SECRET_KEY": "bench-secret-key-not-for-production",
         "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
     }
-    log = open(tempfile.mktemp(prefix="portal-bench-", suffix=".log"), "w")  # noqa: SIM115
+    log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in finally)
+        "w", prefix="portal-bench-", suffix=".log", delete=False
+    )
     process = subprocess.Popen(
         [sys.executable, "-m", "portal.cli", "serve", "--port", str(port),
          "--workers", str(workers)],

@@ -26,7 +26,7 @@ from portal.security.passwords import HASHER
 from portal.tables import Identity, Profile
 from portal.testing.database import test_database
 
-PASSWORD = "benchmarkowe hasło do logowania"  # noqa: S105
+PASSWORD = "benchmarkowe hasło do logowania"
 PEOPLE = 200
 
 
@@ -159,7 +159,7 @@ argon2id m={p.memory_cost} KiB, t={p.time_cost}, p={p.parallelism}.
 {percentile(result["logins"], 95) * 1000:.0f} ms |
 | cheap signed-in page (`GET /profile`) p95, idle | {idle_p95:.1f} ms |
 | the same page p95 while sign-ins run flat out | {loaded_p95:.1f} ms \
-(**{loaded_p95 / idle_p95:.2f}×** idle; target ≤ 2×) |
+(**{loaded_p95 / idle_p95:.2f}x** idle; target ≤ 2x) |
 """
     print(body)
     write_section("Sign-in", body)

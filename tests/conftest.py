@@ -16,7 +16,10 @@ from portal.testing.database import truncate_all
 
 @pytest.fixture(autouse=True)
 async def clean_database(engine: None) -> None:
+    from portal.services import oidc_keys
+
     await truncate_all()
+    oidc_keys.forget_cached()  # its keys were just deleted
 
 
 @pytest.fixture(scope="session")

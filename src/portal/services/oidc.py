@@ -36,7 +36,6 @@ from portal.tables import (
     OAuthLogin,
     OAuthRefreshToken,
     OneTimeToken,
-    Profile,
 )
 
 CODE_LIFETIME = timedelta(seconds=60)
@@ -440,43 +439,43 @@ async def _code_reused(code: str, client: Client) -> None:
 
 async def refresh(settings: Settings, client_row: dict[str, Any], raw: str,
                   client: Client) -> dict[str, Any]:
-    """Rotate a refresh token. Presenting a spent one revokes its whole family."""
-    async with ENGINE.transaction():
-        rows = await OAuthRefreshToken.raw(
-            "SELECT * FROM oauth_refresh_token WHERE token_hash = {} FOR UPDATE",
-            token_hash(raw or ""))
-        if not rows:
-            raise OAuthError("invalid_grant", "unknown refresh token")
-        row = rows[0]
-        if row["client"] != client_row["id"]:
-            raise OAuthError("invalid_grant", "unknown refresh token")
-        if row["used_at"] is not None and row["revoked_at"] is None:
+    """Rotate a refresh token. Presenting a spent one revokes its whole family.
+
+    The happy path is one conditional UPDATE: of two concurrent uses of one token exactly
+    one wins, and the loser is treated as reuse."""
+    id_hash = token_hash(raw or "")
+    rows = await OAuthRefreshToken.raw(
+        "UPDATE oauth_refresh_token SET used_at = now() WHERE token_hash = {} AND client = {} "
+        "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now() RETURNING *",
+        id_hash, client_row["id"])
+    if rows:
+        return await _issue_tokens(settings, client_row, rows[0], family=rows[0]["family"],
+                                   client=client, nonce="", audited=False)
+    row = await OAuthRefreshToken.select().where(
+        (OAuthRefreshToken.token_hash == id_hash)
+        & (OAuthRefreshToken.client == client_row["id"])).first()
+    if row is not None and row["used_at"] is not None and row["revoked_at"] is None:
+        async with ENGINE.transaction():
             await OAuthRefreshToken.update({OAuthRefreshToken.revoked_at: datetime.now(UTC)}
                                            ).where(OAuthRefreshToken.family == row["family"])
             await audit.record("oauth:refresh:reuse", client=client,
                                identity_id=row["identity"], client_id=client_row["client_id"])
-            revoked = True
-        else:
-            revoked = False
-        if not revoked:
-            if row["revoked_at"] is not None or row["expires_at"] <= datetime.now(UTC):
-                raise OAuthError("invalid_grant", "the refresh token is no longer valid")
-            await OAuthRefreshToken.update({OAuthRefreshToken.used_at: datetime.now(UTC)}).where(
-                OAuthRefreshToken.id == row["id"])
-    if revoked:
         raise OAuthError("invalid_grant", "refresh token reuse detected; the grant is revoked")
-    if not await Identity.exists().where(Identity.id == row["identity"]):
-        raise OAuthError("invalid_grant", "the person no longer exists")
-    return await _issue_tokens(settings, client_row, row, family=row["family"], client=client,
-                               nonce="")
+    raise OAuthError("invalid_grant", "the refresh token is invalid, expired or revoked")
 
 
 async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: dict[str, Any],
-                        *, family: UUID, client: Client, nonce: str | None = None
-                        ) -> dict[str, Any]:
+                        *, family: UUID, client: Client, nonce: str | None = None,
+                        audited: bool = True) -> dict[str, Any]:
+    """Sign the access and ID tokens and store the next refresh token. Code exchanges are
+    audited; refreshes are not (one row per refresh would drown the log) — their failures
+    and reuse are."""
+    person = await claims_for(grant["identity"], grant["scope"].split(),
+                              grant["account_public_id"])
+    if not person:
+        raise OAuthError("invalid_grant", "the person no longer exists")
     key = await oidc_keys.current(settings.secret_key)
     now = datetime.now(UTC)
-    scopes = grant["scope"].split()
     subject = str(grant["identity"])
     sid = _sid(settings, grant["session_hash"]) if grant["session_hash"] else None
     header = {"alg": oidc_keys.ALGORITHM, "kid": key.kid}
@@ -501,7 +500,7 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
     code_nonce = grant.get("nonce") if nonce is None else nonce
     if code_nonce:
         id_claims["nonce"] = code_nonce
-    id_claims.update(await claims_for(grant["identity"], scopes, grant["account_public_id"]))
+    id_claims.update(person)
     id_token = jwt.encode(header, id_claims, key)
     refresh_raw = new_token(32)
     await OAuthRefreshToken.insert(OAuthRefreshToken(
@@ -511,8 +510,9 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
         amr=list(grant["amr"] or []), acr=grant["acr"] or "",
         expires_at=now + REFRESH_LIFETIME,
     ))
-    await audit.record("oauth:token:issue", client=client, identity_id=grant["identity"],
-                       client_id=client_row["client_id"])
+    if audited:
+        await audit.record("oauth:token:issue", client=client, identity_id=grant["identity"],
+                           client_id=client_row["client_id"])
     return {
         "access_token": access_token, "token_type": "Bearer",
         "expires_in": int(ACCESS_LIFETIME.total_seconds()), "id_token": id_token,
@@ -522,24 +522,24 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
 
 async def claims_for(identity_id: UUID, scopes: list[str],
                      account_public_id: str | None) -> dict[str, Any]:
-    """The person's claims for the granted scopes."""
-    row = await Identity.select(Identity.email, Identity.email_verified_at).where(
-        Identity.id == identity_id).first()
-    if row is None:
+    """The person's claims for the granted scopes ({} when the identity is gone)."""
+    rows = await Identity.raw(
+        "SELECT i.email, i.email_verified_at IS NOT NULL AS verified, p.first_name, "
+        "p.last_name, p.language FROM identity i LEFT JOIN profile p ON p.identity = i.id "
+        "WHERE i.id = {}", identity_id)
+    if not rows:
         return {}
-    claims: dict[str, Any] = {}
+    row = rows[0]
+    claims: dict[str, Any] = {"sub": str(identity_id)}
     if "email" in scopes:
         claims["email"] = row["email"]
-        claims["email_verified"] = row["email_verified_at"] is not None
+        claims["email_verified"] = row["verified"]
     if "profile" in scopes:
-        profile = await Profile.select(Profile.first_name, Profile.last_name,
-                                       Profile.language).where(
-            Profile.identity == identity_id).first() or {}
-        first, last = profile.get("first_name", ""), profile.get("last_name", "")
+        first, last = row["first_name"] or "", row["last_name"] or ""
         claims.update({"name": f"{first} {last}".strip(), "given_name": first,
                        "family_name": last})
-        if profile.get("language"):
-            claims["locale"] = profile["language"]
+        if row["language"]:
+            claims["locale"] = row["language"]
     if "accounts" in scopes:
         claims["accounts"] = await _accounts_claim(identity_id, account_public_id)
         if account_public_id:
@@ -598,7 +598,7 @@ async def userinfo(settings: Settings, token: str) -> dict[str, Any]:
     info = await claims_for(identity_id, scopes, claims.get("account"))
     if not info:
         raise OAuthError("invalid_token", "unknown subject", 401)
-    return {"sub": claims["sub"], **info}
+    return info
 
 
 async def revoke_token(client_row: dict[str, Any], token: str, client: Client) -> None:

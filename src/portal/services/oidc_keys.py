@@ -7,6 +7,7 @@ until they expire (access and ID tokens live minutes; the margin is generous).
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 from joserfc.jwk import KeySet, RSAKey
@@ -21,6 +22,10 @@ PUBLISH_AFTER_RETIRE = timedelta(hours=24)
 _LOCK = 7_274_013_002  # advisory lock: one process makes the first key
 
 _cache: dict[str, RSAKey] = {}
+#: The current key is looked up at most this often per process; a rotation is picked up
+#: within that time (the new key is published at once, so either key verifies).
+CURRENT_TTL = 30.0
+_current: tuple[float, RSAKey] | None = None
 
 
 def _encrypt(private: dict, secret_key: str) -> str:
@@ -48,6 +53,22 @@ async def _create(secret_key: str) -> OAuthSigningKey:
 
 async def current(secret_key: str) -> RSAKey:
     """The key new tokens are signed with (made on first use, once across processes)."""
+    global _current
+    if _current is not None and time.monotonic() - _current[0] < CURRENT_TTL:
+        return _current[1]
+    key = await _load_current(secret_key)
+    _current = (time.monotonic(), key)
+    return key
+
+
+def forget_cached() -> None:
+    """Drop the in-process key cache (after the key table was emptied, e.g. between tests)."""
+    global _current
+    _current = None
+    _cache.clear()
+
+
+async def _load_current(secret_key: str) -> RSAKey:
     row = await _newest()
     if row is None:
         async with ENGINE.transaction():
@@ -72,11 +93,13 @@ async def _newest() -> dict | None:
 
 async def rotate(secret_key: str) -> str:
     """Retire the current key (still published for a while) and make a new one."""
+    global _current
     async with ENGINE.transaction():
         await OAuthSigningKey.raw("SELECT pg_advisory_xact_lock({})", _LOCK)
         await OAuthSigningKey.update({OAuthSigningKey.retired_at: datetime.now(UTC)}).where(
             OAuthSigningKey.retired_at.is_null())
         key = await _create(secret_key)
+    _current = None
     return key.kid
 
 
