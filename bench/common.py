@@ -58,7 +58,7 @@ def server(database_url: str, workers: int = 1):
         "PORTAL_SECRET_KEY": "bench-secret-key-not-for-production",
         "PORTAL_BASE_URL": f"http://127.0.0.1:{port}",
     }
-    log = tempfile.NamedTemporaryFile(  # noqa: SIM115  (closed in finally)
+    log = tempfile.NamedTemporaryFile(
         "w", prefix="portal-bench-", suffix=".log", delete=False
     )
     process = subprocess.Popen(
