@@ -229,3 +229,17 @@ async def test_an_account_that_demands_the_app_leads_its_people_to_enrol(client)
     assert (await client.get("/")).status_code == 303  # email codes are not enough here
     await Account.update({Account.mfa_policy: "any"}).where(Account.id == account["id"])
     assert (await client.get("/")).status_code == 200
+
+
+async def test_turning_mfa_on_gives_the_session_a_new_id(client):
+    await factories.identity(EMAIL)
+    await client.sign_in(EMAIL, factories.PASSWORD)
+    before = client.cookies["portal_session"]
+    await enrol_app(client)
+    after = client.cookies["portal_session"]
+    assert before != after
+    assert await Session.count() == 1
+    assert (await client.get("/security")).status_code == 200
+    client.cookies.clear()
+    client.cookies.set("portal_session", before)
+    assert (await client.get("/security")).status_code == 303  # the old id is dead

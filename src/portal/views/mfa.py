@@ -10,7 +10,8 @@ from litestar.response import Template
 
 from portal.security import totp
 from portal.security.guards import requires_identity
-from portal.services import mfa
+from portal.security.middleware import session_cookie
+from portal.services import mfa, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
 from portal.views.auth import MFA_COOKIE, mfa_cookie, sign_in
@@ -92,6 +93,13 @@ async def _reauth_if_given(request: Request, values: dict[str, str]):
                                     values.get("code", ""), client_of(request))
 
 
+async def _rotated(request: Request, response: Response) -> Response:
+    """A change of how the person signs in is a privilege change: a new session id."""
+    raw = await sessions.rotate(scope_of(request))
+    response.set_cookie(session_cookie(settings_of(request), raw))
+    return response
+
+
 class MfaSettingsController(Controller):
     path = "/security/mfa"
     guards = [requires_identity]
@@ -139,7 +147,7 @@ class MfaSettingsController(Controller):
             enrol = self._app_enrolment(settings, scope, secret) if secret else None
             return await self._section(request, errors=field_errors(error), status=INVALID,
                                        enrol=enrol)
-        return await self._section(request, codes=codes)
+        return await _rotated(request, await self._section(request, codes=codes))
 
     @post("/email/start")
     async def start_email(self, request: Request) -> Template:
@@ -158,7 +166,7 @@ class MfaSettingsController(Controller):
         except DomainError as error:
             return await self._section(request, errors=field_errors(error), status=INVALID,
                                        enrol={"kind": "email"})
-        return await self._section(request, codes=codes)
+        return await _rotated(request, await self._section(request, codes=codes))
 
     @post("/{method:str}/disable")
     async def disable(self, request: Request, method: FromPath[str]) -> Response:
@@ -169,7 +177,9 @@ class MfaSettingsController(Controller):
         except DomainError as error:
             errors = {**field_errors(error), "target": method}
             return await self._section(request, errors=errors, status=INVALID)
-        return redirect(request, "/security", flash="Wyłączono tę metodę logowania.")
+        return await _rotated(
+            request, redirect(request, "/security", flash="Wyłączono tę metodę logowania.")
+        )
 
     @post("/recovery")
     async def regenerate(self, request: Request) -> Template:
