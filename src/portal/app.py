@@ -33,6 +33,7 @@ from portal.views.mfa import MfaLoginController, MfaSettingsController
 from portal.views.oauth import OAuthController
 from portal.views.profile import ProfileController
 from portal.views.security import SecurityController
+from portal.views.staff_clients import StaffClientsController
 
 HERE = Path(__file__).parent
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -101,6 +102,7 @@ def create_app(settings: Settings) -> Litestar:
             MfaLoginController,
             MfaSettingsController,
             OAuthController,
+            StaffClientsController,
             dev_mail,
             *PENDING_SCREENS,
             static,

@@ -85,6 +85,110 @@
     });
   });
 
+  // Controls that only work with JS (copy buttons) are rendered hidden and shown here.
+  function revealEnhancements(root) {
+    root.querySelectorAll("[data-needs-js][hidden]").forEach(function (element) {
+      if (element.hasAttribute("data-copy") && !navigator.clipboard) return;
+      element.removeAttribute("hidden");
+    });
+  }
+
+  // The account switcher: a disclosure (a button with aria-expanded controlling a region).
+  // Without JS the same button submits a GET to /accounts, a page with the same list.
+  function accountSwitcher() {
+    var root = document.querySelector("[data-account-switcher]");
+    var toggle = root && root.querySelector("[data-switcher-toggle]");
+    var panel = root && root.querySelector(".account-switcher-panel");
+    if (!toggle || !panel || !window.htmx) return;
+    var loaded = false;
+    toggle.setAttribute("aria-expanded", "false");
+    toggle.setAttribute("aria-controls", panel.id);
+    function options() {
+      return Array.prototype.slice.call(panel.querySelectorAll("[data-switcher-option]"));
+    }
+    function focusStart() {
+      var start = panel.querySelector("[data-switcher-filter]") ||
+        panel.querySelector('[data-switcher-option][aria-current="true"]') || options()[0];
+      if (start) start.focus();
+    }
+    function open() {
+      panel.hidden = false;
+      toggle.setAttribute("aria-expanded", "true");
+      if (loaded) { focusStart(); return; }
+      panel.setAttribute("aria-busy", "true");
+      window.htmx.ajax("GET", panel.getAttribute("data-src"), { target: panel, swap: "innerHTML" })
+        .then(function () {
+          loaded = true;
+          panel.removeAttribute("aria-busy");
+          if (!panel.hidden) focusStart();
+        });
+    }
+    function close(returnFocus) {
+      panel.hidden = true;
+      toggle.setAttribute("aria-expanded", "false");
+      if (returnFocus) toggle.focus();
+    }
+    toggle.addEventListener("click", function (event) {
+      event.preventDefault();
+      if (panel.hidden) { open(); } else { close(false); }
+    });
+    root.addEventListener("keydown", function (event) {
+      if (panel.hidden) return;
+      if (event.key === "Escape") { event.preventDefault(); close(true); return; }
+      var list = options();
+      if (!list.length) return;
+      var index = list.indexOf(document.activeElement);
+      var filter = panel.querySelector("[data-switcher-filter]");
+      var next = null;
+      if (event.key === "ArrowDown") {
+        next = list[index < 0 ? 0 : Math.min(index + 1, list.length - 1)];
+      } else if (event.key === "ArrowUp") {
+        next = index > 0 ? list[index - 1] : (index === 0 ? (filter || list[0]) : null);
+      } else if (event.key === "Home" && index >= 0) {
+        next = list[0];
+      } else if (event.key === "End" && index >= 0) {
+        next = list[list.length - 1];
+      }
+      if (next) { event.preventDefault(); next.focus(); }
+    });
+    document.addEventListener("click", function (event) {
+      if (!panel.hidden && !root.contains(event.target)) close(false);
+    });
+    root.addEventListener("focusout", function (event) {
+      if (!panel.hidden && event.relatedTarget && !root.contains(event.relatedTarget)) close(false);
+    });
+    // Filtering replaces the list: say how many accounts match.
+    panel.addEventListener("htmx:afterSettle", function () {
+      var status = document.getElementById("account-options-status");
+      var list = document.getElementById("account-options");
+      if (status && list && loaded) status.textContent = list.getAttribute("data-status") || "";
+    });
+  }
+
+  // A swap that removed the focused control gives focus back to the same control (same id)
+  // or to the region's [data-focus-if-lost] element, never to the start of the page.
+  var lostFocus = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var active = document.activeElement;
+    var target = event.detail.target;
+    lostFocus = active && target && target.contains(active) ? (active.id || "") : null;
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (lostFocus === null) return;
+    var id = lostFocus;
+    lostFocus = null;
+    var active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    var fallback = (id && document.getElementById(id)) || document.querySelector("[data-focus-if-lost]");
+    if (fallback) fallback.focus();
+  });
+
+  document.addEventListener("DOMContentLoaded", function () {
+    revealEnhancements(document);
+    accountSwitcher();
+  });
+  document.addEventListener("htmx:afterSwap", function () { revealEnhancements(document); });
+
   document.addEventListener("DOMContentLoaded", function () {
     addRevealButtons(document);
     focusFirstError(document);

@@ -54,3 +54,34 @@ async def account(
     if owner is not None:
         await Membership.insert(Membership(account=row["id"], identity=owner, role=role))
     return {**row, "main_company_id": company["id"]}
+
+
+async def company(
+    account_id: UUID, name: str = "Spółka Zależna sp. z o.o.", nip: str = "", **fields: Any
+) -> UUID:
+    """A further (not main) company of an account."""
+    row = (
+        await Company.insert(
+            Company(account=account_id, key=new_hex_id(16), name=name, nip=nip, **fields)
+        ).returning(Company.id)
+    )[0]
+    return row["id"]
+
+
+async def membership(
+    identity_id: UUID, account_id: UUID, role: str = "member",
+    companies: dict[UUID, str] | None = None,
+) -> UUID:
+    """Add an identity to an account with a role and, for members, per-company levels."""
+    from portal.tables import CompanyAccess
+
+    row = (
+        await Membership.insert(
+            Membership(account=account_id, identity=identity_id, role=role)
+        ).returning(Membership.id)
+    )[0]
+    for company_id, level in (companies or {}).items():
+        await CompanyAccess.insert(
+            CompanyAccess(membership=row["id"], company=company_id, level=level)
+        )
+    return row["id"]

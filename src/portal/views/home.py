@@ -31,8 +31,6 @@ PENDING_SCREENS = [
     _screen("/orders", "Zamówienia", Permission.ORDERS_VIEW),
     _screen("/products", "Moje produkty", Permission.PRODUCTS_VIEW),
     _screen("/billing", "Dane do faktury", Permission.BILLING_VIEW),
-    _screen("/account", "Konto", Permission.ACCOUNT_VIEW),
-    _screen("/companies", "Firmy", Permission.COMPANY_VIEW),
     _screen("/users", "Użytkownicy", Permission.PEOPLE_VIEW),
     _screen("/api-keys", "Klucze API", Permission.API_KEY_MANAGE),
 ]

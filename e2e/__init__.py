@@ -1,0 +1,1 @@
+"""End-to-end flows: the real server in a subprocess, driven by Chromium through Playwright."""

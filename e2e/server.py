@@ -1,0 +1,109 @@
+"""The real server for e2e flows: ``portal serve`` in a subprocess on a free port.
+
+It runs exactly as in production (uvicorn, migrations on start, security headers, CSP) against the
+run's database, so the browser sees what a user would. Its output goes to a log file that a
+failing start shows.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 15.0
+
+
+@dataclass(frozen=True)
+class Server:
+    base_url: str
+    log_path: Path
+
+    def log_tail(self, lines: int = 60) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return "(no server log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def server_environment(database_url: str, data_dir: Path, base_url: str) -> dict[str, str]:
+    """The inherited environment without anyone's PORTAL_* settings, plus the run's own."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PORTAL_")}
+    env.update(
+        PORTAL_DATABASE_URL=database_url,
+        PORTAL_DATA_DIR=str(data_dir),
+        PORTAL_SECRET_KEY="e2e-secret-key-not-for-production-0123456789",
+        PORTAL_BASE_URL=base_url,
+        PORTAL_DEV="1",
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+def _healthy(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (our own http URL)
+            return response.status == 200
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+@contextmanager
+def running_server(database_url: str, work_dir: Path, *extra_args: str) -> Iterator[Server]:
+    """Start ``portal serve`` (plus ``extra_args``, e.g. ``--demo``); wait for /healthz; stop it
+    with SIGTERM afterwards."""
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    data_dir = work_dir / "data"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    server = Server(base_url=base_url, log_path=work_dir / "server.log")
+    command = [sys.executable, "-m", "portal.cli", "serve", "--host", "127.0.0.1",
+               "--port", str(port), *extra_args]
+    with server.log_path.open("wb") as log:
+        process = subprocess.Popen(
+            command,
+            env=server_environment(database_url, data_dir, base_url),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _healthy(f"{base_url}/healthz"):
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"portal serve exited with {process.returncode} before answering /healthz; "
+                    f"log {server.log_path}:\n{server.log_tail()}"
+                )
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"portal serve did not answer /healthz within {START_TIMEOUT:.0f} s; "
+                    f"log {server.log_path}:\n{server.log_tail()}"
+                )
+            time.sleep(0.2)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()

@@ -1,0 +1,206 @@
+"""The companies of an account: the list (search, sort, pages), one company, adding, editing.
+
+A company belongs to its account forever. Nothing here changes ``company.account`` (no move,
+no merge), and the database refuses it anyway (the ``company_account_is_fixed`` trigger).
+Every read goes through ``tenancy``, so an id from another account is NotFound.
+
+The list costs the same two queries (a count and one page) whatever the number of companies:
+the ``company (account, lower(name))`` index serves the default order.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from piccolo.columns.combination import Where
+from piccolo.query import OrderByRaw
+
+from portal.db import ENGINE
+from portal.security.permissions import Permission
+from portal.security.tokens import new_hex_id
+from portal.services import audit, company_data, tenancy
+from portal.services.errors import DomainError
+from portal.services.scope import Client, Scope
+from portal.tables import Company
+
+FIELDS = company_data.FIELDS
+PER_PAGE = 25
+MAX_PAGE = 1_000_000
+KEY_LENGTH = 16
+
+#: Sort keys offered by the list; anything else falls back to DEFAULT_SORT.
+SORTS = ("name", "-name", "nip", "-nip", "newest", "oldest")
+DEFAULT_SORT = "name"
+
+_LIST_COLUMNS = (Company.id, Company.name, Company.nip, Company.key, Company.is_main, Company.city)
+
+
+class NotAllowed(DomainError):
+    message = "Nie możesz zmieniać firm tego konta."
+
+
+def require_edit(scope: Scope) -> None:
+    if not scope.can(Permission.COMPANY_EDIT):
+        raise NotAllowed()
+
+
+@dataclass(frozen=True)
+class CompanyPage:
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    query: str
+    sort: str
+    per_page: int = PER_PAGE
+
+    @property
+    def first(self) -> int:
+        return 0 if not self.total else (self.page - 1) * self.per_page + 1
+
+    @property
+    def last(self) -> int:
+        return min(self.total, self.page * self.per_page)
+
+
+def parse_page(raw: object) -> int:
+    """A page number from the query string; anything odd is page 1."""
+    try:
+        page = int(str(raw or "1").strip()[:12])
+    except ValueError:
+        return 1
+    return min(max(page, 1), MAX_PAGE)
+
+
+def parse_sort(raw: object) -> str:
+    return raw if isinstance(raw, str) and raw in SORTS else DEFAULT_SORT
+
+
+def clean_query(raw: str | None, limit: int = 100) -> str:
+    text = "".join(ch for ch in (raw or "")[: limit * 4] if ord(ch) >= 32 and ord(ch) != 127)
+    return text.strip()[:limit]
+
+
+def like_pattern(text: str) -> str:
+    """``%text%`` for LIKE, with the wildcards typed by the person taken literally."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def search_condition(text: str) -> Where | None:
+    """Name contains the text (any case), or the NIP contains its digits (dashes ignored)."""
+    if not text:
+        return None
+    condition = Company.name.ilike(like_pattern(text))
+    digits = company_data.nip_digits(text)
+    if digits.isascii() and digits.isalnum():
+        condition = condition | Company.nip.like(like_pattern(digits))
+    return condition
+
+
+def _ordered(query, sort: str):
+    descending = sort.startswith("-") or sort == "newest"
+    if sort in ("name", "-name"):
+        query = query.order_by(OrderByRaw("lower(name)"), ascending=not descending)
+    elif sort in ("nip", "-nip"):
+        query = query.order_by(Company.nip, ascending=not descending)
+    else:
+        query = query.order_by(Company.created_at, ascending=not descending)
+    return query.order_by(Company.id)
+
+
+async def list_page(
+    scope: Scope, query: str | None = None, sort: object = None, page: object = None
+) -> CompanyPage:
+    """One page of the account's companies matching ``query``, in ``sort`` order."""
+    text = clean_query(query)
+    sort = parse_sort(sort)
+    wanted = parse_page(page)
+    condition = search_condition(text)
+    counting = tenancy.count(Company, scope)
+    selecting = tenancy.select(Company, scope, *_LIST_COLUMNS)
+    if condition is not None:
+        counting = counting.where(condition)
+        selecting = selecting.where(condition)
+    total = await counting
+    pages = max(1, math.ceil(total / PER_PAGE))
+    current = min(wanted, pages)
+    rows = await _ordered(selecting, sort).limit(PER_PAGE).offset((current - 1) * PER_PAGE)
+    return CompanyPage(rows=rows, total=total, page=current, pages=pages, query=text, sort=sort)
+
+
+async def get(scope: Scope, company_id: object) -> dict[str, Any]:
+    """One company of the current account (NotFound for any other id)."""
+    return await tenancy.get(Company, scope, company_id)
+
+
+def form_values(row: dict[str, Any]) -> dict[str, Any]:
+    return {field: row.get(field, "") for field in FIELDS}
+
+
+def validate(values: dict[str, str]) -> dict[str, str]:
+    """A company's NIP is optional (not every company has one), but checked when given."""
+    return company_data.clean(values, nip_required=False)
+
+
+async def insert(account_id: UUID, clean: dict[str, str], *, is_main: bool = False) -> dict:
+    """Insert a company with a fresh unique key (a clash just draws another)."""
+    for _ in range(8):
+        rows = await (
+            Company.insert(
+                Company(account=account_id, key=new_hex_id(KEY_LENGTH), is_main=is_main, **clean)
+            )
+            .on_conflict(target=Company.key, action="DO NOTHING")
+            .returning(Company.id, Company.key)
+        )
+        if rows:
+            return rows[0]
+    raise RuntimeError("no free company key after 8 draws")
+
+
+async def create(scope: Scope, values: dict[str, str], client: Client) -> dict[str, Any]:
+    """Add a company to the current account (owners and admins)."""
+    require_edit(scope)
+    clean = validate(values)
+    account_id = tenancy.account_id(scope)
+    async with ENGINE.transaction():
+        row = await insert(account_id, clean)
+        await audit.record(
+            "account:company:create",
+            client=client,
+            identity_id=scope.identity_id,
+            account_id=account_id,
+            company_id=row["id"],
+            name=clean["name"],
+            nip=clean["nip"],
+        )
+    return {**row, **clean}
+
+
+async def update(
+    scope: Scope, company_id: object, values: dict[str, str], client: Client
+) -> dict[str, Any]:
+    """Change a company's data. Its account is not among the fields: it never changes."""
+    require_edit(scope)
+    before = await tenancy.get(Company, scope, company_id)  # NotFound before any validation
+    clean = validate(values)
+    async with ENGINE.transaction():
+        updated = await (
+            tenancy.update(Company, scope, {getattr(Company, f): clean[f] for f in FIELDS})
+            .where(Company.id == before["id"])
+            .returning(Company.id)
+        )
+        if not updated:  # deleted meanwhile
+            await tenancy.get(Company, scope, before["id"])
+        await audit.record(
+            "account:company:update",
+            client=client,
+            identity_id=scope.identity_id,
+            account_id=before["account"],
+            company_id=before["id"],
+            changed=",".join(sorted(f for f in FIELDS if before[f] != clean[f])),
+        )
+    return {**before, **clean}
