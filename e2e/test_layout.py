@@ -56,12 +56,6 @@ async def test_signed_in_layout_has_banner_navigation_main_and_a_live_region(
     await expect(signed_in.main.get_by_role("status", include_hidden=True)).to_have_count(1)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="static/css/portal.css hides the empty live region (`.live:empty {display: none}`), "
-    "so it is not in the accessibility tree before a message arrives and screen readers may "
-    "not announce it; remove this mark once the region stays rendered (e.g. visually hidden)",
-)
 async def test_live_region_is_exposed_to_assistive_technology_while_empty(signed_in: Layout):
     await expect(signed_in.page.get_by_role("status")).to_have_count(1)
 
