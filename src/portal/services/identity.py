@@ -183,8 +183,8 @@ async def authenticate(
     """The identity for an email and password, or LoginFailed: the same message and the same
     work (one argon2 verify) for unknown emails, wrong passwords and throttled attempts."""
     subject = (raw_email or "").strip().lower()[:320]
-    if await throttle.blocked(throttle.LOGIN_IDENTITY, subject) or await throttle.blocked(
-        throttle.LOGIN_ADDRESS, client.ip
+    if await throttle.any_blocked(
+        (throttle.LOGIN_IDENTITY, subject), (throttle.LOGIN_ADDRESS, client.ip)
     ):
         await verify_password(None, password)
         await audit.record("identity:login:throttled", client=client)

@@ -86,6 +86,11 @@ def _code_mac(secret_key: str, purpose: str, code: str) -> str:
     return hmac.new(secret_key.encode(), message, hashlib.sha256).hexdigest()
 
 
+def enabled_for(identity_row: dict[str, Any]) -> bool:
+    """Whether an identity row (as loaded at sign-in) has a second factor on."""
+    return identity_row["totp_confirmed_at"] is not None or bool(identity_row["mfa_email_enabled"])
+
+
 async def status(identity_id: UUID) -> Status:
     row = await Identity.select(
         Identity.totp_confirmed_at, Identity.totp_secret_encrypted, Identity.mfa_email_enabled

@@ -35,6 +35,8 @@ def listener(settings: Settings):
             OAuthLogin.client.client_id.as_alias("client_id"),
             OAuthLogin.client.backchannel_logout_uri.as_alias("uri"),
         ).where(OAuthLogin.session_hash.is_in(hashes))
+        if not rows:
+            return  # no application signed in through these sessions (tokens need a login)
         await OAuthLogin.delete().where(OAuthLogin.session_hash.is_in(hashes))
         # Tokens that ride on the session end with it; offline_access grants survive.
         await OAuthRefreshToken.update({OAuthRefreshToken.revoked_at: datetime.now(UTC)}).where(

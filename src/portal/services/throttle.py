@@ -50,16 +50,22 @@ RETURNING failures, consecutive
 
 
 async def blocked(limit: Limit, subject: str) -> bool:
+    return await any_blocked((limit, subject))
+
+
+async def any_blocked(*checks: tuple[Limit, str]) -> bool:
+    """Whether any of several (limit, subject) pairs is blocked, in one query."""
+    limits = {limit.key(subject): limit for limit, subject in checks}
     rows = await Throttle.raw(
-        "SELECT blocked_until > now() AS waiting, consecutive FROM throttle WHERE key = {}",
-        limit.key(subject),
+        "SELECT key, blocked_until > now() AS waiting, consecutive FROM throttle "
+        "WHERE key = ANY({})",
+        list(limits),
     )
-    if not rows:
-        return False
-    row = rows[0]
-    if row["waiting"]:
-        return True
-    return limit.max_consecutive is not None and row["consecutive"] >= limit.max_consecutive
+    for row in rows:
+        cap = limits[row["key"]].max_consecutive
+        if row["waiting"] or (cap is not None and row["consecutive"] >= cap):
+            return True
+    return False
 
 
 async def fail(limit: Limit, subject: str) -> None:

@@ -97,8 +97,7 @@ class AuthController(Controller):
                 partial="partials/login_form.html",
                 status=INVALID,
             )
-        status = await mfa.status(row["id"])
-        if status.enabled:
+        if mfa.enabled_for(row):
             # The password is right; the session starts only after the second factor.
             raw = await mfa.begin_login(row["id"], safe_next(values["next"]))
             response = redirect(request, "/login/mfa")
