@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from litestar.routes import HTTPRoute
 
+from portal.api.auth import requires_api_key
 from portal.security.guards import PROTECTING_GUARDS
 from portal.security.permissions import Permission
 
@@ -31,6 +32,11 @@ PUBLIC = {
 }
 
 
+#: Litestar's own OpenAPI document of the JSON API (no data, like the API docs it is).
+SCHEMA = {"/api/v1/schema", "/api/v1/schema/openapi.json", "/api/v1/schema/{path:str}"}
+API_PREFIX = "/api/v1/"
+
+
 def http_handlers(app):
     """Every handler of the app, except Litestar's automatic OPTIONS answers."""
     for route in app.routes:
@@ -51,7 +57,10 @@ def test_every_route_is_public_by_decision_or_guarded(app):
         if handler.opt.get("public"):
             assert path in PUBLIC or path.startswith("/static"), f"{path} is marked public"
             continue
-        if not any(guard in PROTECTING_GUARDS for guard in guards):
+        if path in SCHEMA:
+            continue
+        accepted = (requires_api_key,) if path.startswith(API_PREFIX) else PROTECTING_GUARDS
+        if not any(guard in accepted for guard in guards):
             unguarded.append(path)
     assert unguarded == []
 
@@ -67,7 +76,7 @@ def test_permission_guard_routes_name_a_permission(app):
 def protected_paths(app):
     out = []
     for path, handler in http_handlers(app):
-        if handler.opt.get("public") or "{" in path:
+        if handler.opt.get("public") or "{" in path or path in SCHEMA:
             continue
         for method in sorted(handler.http_methods - {"HEAD", "OPTIONS"}):
             out.append((method, path))
@@ -80,6 +89,10 @@ async def test_anonymous_requests_are_sent_to_sign_in_never_served(app, client):
     for method, path in paths:
         headers = {"x-csrftoken": await client.csrf()}
         response = await client.request(method, path, headers=headers, follow_redirects=False)
+        if path.startswith(API_PREFIX):  # the API answers JSON, with no key: 401
+            assert response.status_code == 401, (method, path, response.status_code)
+            assert response.json()["error"]["code"] == "unauthorized"
+            continue
         assert response.status_code == 303, (method, path, response.status_code)
         assert response.headers["location"].startswith("/login?next="), (method, path)
 

@@ -18,11 +18,13 @@ from litestar.static_files import create_static_files_router
 from litestar.template.config import TemplateConfig
 
 from portal import db, logs
+from portal.api import app as api_app
 from portal.security.headers import security_headers
 from portal.security.middleware import SessionMiddleware
 from portal.services import mail, oidc_logout, sessions
 from portal.settings import Settings
 from portal.views.account import AccountController, AccountsController
+from portal.views.api_keys import ApiKeysController
 from portal.views.auth import AuthController, SessionController
 from portal.views.companies import CompaniesController
 from portal.views.dev import dev_mail
@@ -103,6 +105,8 @@ def create_app(settings: Settings) -> Litestar:
             MfaSettingsController,
             OAuthController,
             StaffClientsController,
+            ApiKeysController,
+            api_app.api_router(),
             dev_mail,
             *PENDING_SCREENS,
             static,
@@ -124,7 +128,8 @@ def create_app(settings: Settings) -> Litestar:
         state=State({"settings": settings}),
         request_max_body_size=1024 * 1024,
         logging_config=None,
-        openapi_config=None,
+        openapi_config=api_app.openapi_config(),
+        include_in_schema=False,  # pages are not API; the API router opts back in
         debug=False,
     )
 

@@ -21,6 +21,12 @@ class NotFound(DomainError):
     message = "Nie znaleziono."
 
 
+class Forbidden(DomainError):
+    """A rule of who may do what said no (403)."""
+
+    message = "Nie masz uprawnień do tej operacji."
+
+
 class InvalidInput(DomainError):
     """Several field errors at once: ``errors`` maps field → message."""
 

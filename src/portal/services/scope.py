@@ -37,6 +37,10 @@ class Scope:
     permissions: frozenset[Permission] = field(default_factory=frozenset)
     #: When this session last proved the password or a code (sign-in counts).
     reauth_at: datetime | None = None
+    #: An API key limited to some companies sees only those (None: no such limit).
+    company_ids: frozenset[UUID] | None = None
+    #: Set when the request is made with an API key (its public id), for audit events.
+    api_key_id: str | None = None
     #: The person's second factors ("app", "email") and what the current account demands.
     mfa_factors: frozenset[str] = field(default_factory=frozenset)
     account_mfa_policy: str = "none"

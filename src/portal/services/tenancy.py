@@ -51,6 +51,8 @@ def owned(table: type[Table], scope: Scope, *, every_company: bool = False) -> W
     ``every_company`` lifts the member's company limit for account-level facts (the number of
     companies on the account card), never for the rows themselves."""
     condition = table.account == account_id(scope)  # type: ignore[attr-defined]
+    if table is Company and not every_company and scope.company_ids is not None:
+        condition = condition & Company.id.is_in(list(scope.company_ids) or [None])
     if table is Company and not every_company and scope.role not in ALL_COMPANIES_ROLES:
         granted = CompanyAccess.select(CompanyAccess.company).where(
             (CompanyAccess.membership.account == scope.account.id)  # type: ignore[union-attr]
@@ -86,3 +88,10 @@ async def get(table: type[Table], scope: Scope, row_id: object, *columns: Any) -
         raise NotFound()
     return row
 
+
+def raw(table: type[Table], scope: Scope, sql: str, *args: Any):
+    """A raw query of account-owned rows (lists that need joins Piccolo cannot express).
+
+    The first placeholder of ``sql`` is always the scope's account id, so the query is filtered
+    by the account like every helper above; write ``WHERE x.account = {}`` first."""
+    return table.raw(sql, account_id(scope), *args)

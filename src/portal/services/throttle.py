@@ -93,3 +93,24 @@ async def take(limit: Limit, subject: str) -> bool:
 
 async def clear(limit: Limit, subject: str) -> None:
     await Throttle.delete().where(Throttle.key == limit.key(subject))
+
+
+_WINDOW = """
+INSERT INTO throttle (key, failures, consecutive, window_started_at) VALUES ({}, 1, 0, now())
+ON CONFLICT (key) DO UPDATE SET
+    failures = CASE WHEN throttle.window_started_at <= now() - {}::interval
+                    THEN 1 ELSE throttle.failures + 1 END,
+    window_started_at = CASE WHEN throttle.window_started_at <= now() - {}::interval
+                    THEN now() ELSE throttle.window_started_at END
+RETURNING failures,
+    ceil(extract(epoch FROM (window_started_at + {}::interval - now())))::int AS retry_after
+"""
+
+
+async def rate(key: str, per_window: int, window: timedelta) -> int | None:
+    """A fixed-window rate limit in one statement: None when allowed, else the seconds until
+    the window ends (for Retry-After)."""
+    row = (await Throttle.raw(_WINDOW, key, window, window, window))[0]
+    if row["failures"] > per_window:
+        return max(1, row["retry_after"])
+    return None

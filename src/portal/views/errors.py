@@ -14,6 +14,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from portal.security.guards import MfaEnrolmentRequired, NoAccount
+from portal.services.errors import DomainError, Forbidden, NotFound
 from portal.views.rendering import VARY, redirect, render
 
 log = logging.getLogger(__name__)
@@ -93,4 +94,17 @@ def _code(status: int) -> str:
     }.get(status, "error")
 
 
-EXCEPTION_HANDLERS = {HTTPException: http_error, Exception: server_error}
+def domain_refusal(request: Request, exc: DomainError) -> Response:
+    """A service refused and the view did not handle it: a row of another account is 404, a
+    rule about who may do it 403, anything else a bad request."""
+    status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 400
+    if request.url.path.startswith(API_PREFIX):
+        return _api_error(status, _code(status), exc.message)
+    return _page(request, status)
+
+
+EXCEPTION_HANDLERS = {
+    HTTPException: http_error,
+    DomainError: domain_refusal,
+    Exception: server_error,
+}

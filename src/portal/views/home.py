@@ -32,5 +32,4 @@ PENDING_SCREENS = [
     _screen("/products", "Moje produkty", Permission.PRODUCTS_VIEW),
     _screen("/billing", "Dane do faktury", Permission.BILLING_VIEW),
     _screen("/users", "Użytkownicy", Permission.PEOPLE_VIEW),
-    _screen("/api-keys", "Klucze API", Permission.API_KEY_MANAGE),
 ]

@@ -1,0 +1,117 @@
+"""API v1 endpoints: the key's account, its companies, people and audit log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, Request, get, patch, post
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody, Parameter
+
+from portal.api.auth import principal_of
+from portal.api.schemas import (
+    AccountOut,
+    CompanyIn,
+    CompanyOut,
+    CompanyPage,
+    CompanyPatch,
+    Error,
+)
+from portal.services import accounts, audit, companies
+from portal.services.scope import Client
+
+ERRORS = {
+    400: ResponseSpec(Error, description="Malformed request"),
+    401: ResponseSpec(Error, description="No valid API key"),
+    403: ResponseSpec(Error, description="The key lacks the scope"),
+    404: ResponseSpec(Error, description="Not in the key's account"),
+    422: ResponseSpec(Error, description="Invalid data"),
+    429: ResponseSpec(Error, description="Too many requests (see Retry-After)"),
+}
+WRITE = {"api_scope": "write"}
+
+Page = Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1")]
+Query = Annotated[str, Parameter(max_length=100, description="Search by name or NIP")]
+
+
+def _client(request: Request) -> Client:
+    key_id = principal_of(request).key_id
+    agent = request.headers.get("user-agent", "")[:400]
+    return Client(ip=request.client.host if request.client else "",
+                  user_agent=f"api-key:{key_id} {agent}".strip())
+
+
+def _company(row: dict) -> CompanyOut:
+    return CompanyOut(id=row["id"], key=row["key"], name=row["name"], nip=row["nip"] or "",
+                      is_main=row["is_main"], street=row.get("street") or "",
+                      postal_code=row.get("postal_code") or "", city=row.get("city") or "",
+                      country=row.get("country") or "")
+
+
+class AccountApi(Controller):
+    path = "/account"
+    tags = ["account"]
+
+    @get("/", responses=ERRORS, summary="The key's account card")
+    async def card(self, request: Request) -> AccountOut:
+        row = await accounts.card(principal_of(request).scope)
+        return AccountOut(id=row["public_id"], name=row["name"], nip=row["nip"] or "",
+                          is_accounting_office=row["is_accounting_office"],
+                          street=row["street"] or "", postal_code=row["postal_code"] or "",
+                          city=row["city"] or "", country=row["country"] or "",
+                          company_count=row["company_count"], user_count=row["user_count"])
+
+
+class CompaniesApi(Controller):
+    path = "/companies"
+    tags = ["companies"]
+
+    @get("/", responses=ERRORS, summary="The account's companies, a page at a time")
+    async def list_companies(self, request: Request, page: Page = 1, q: Query = "") -> CompanyPage:
+        result = await companies.list_page(principal_of(request).scope, q, None, page)
+        return CompanyPage(items=[_company(r) for r in await _full(request, result.rows)],
+                           total=result.total, page=result.page, pages=result.pages,
+                           per_page=result.per_page)
+
+    @get("/{company_id:uuid}", responses=ERRORS, summary="One company")
+    async def get_company(self, request: Request, company_id: FromPath[UUID]) -> CompanyOut:
+        return _company(await companies.get(principal_of(request).scope, company_id))
+
+    @post("/", responses=ERRORS, opt=WRITE, status_code=201, summary="Add a company")
+    async def create_company(self, request: Request, data: JSONBody[CompanyIn]) -> CompanyOut:
+        scope = principal_of(request).scope
+        if scope.company_ids is not None:
+            raise companies.NotAllowed("A key limited to some companies cannot add companies.")
+        created = await companies.create(scope, msgspec.structs.asdict(data), _client(request))
+        await audit.record("api:company:create", client=_client(request),
+                           identity_id=scope.identity_id, account_id=scope.account.id,
+                           key_id=scope.api_key_id, company_id=created["id"])
+        return _company(await companies.get(scope, created["id"]))
+
+    @patch("/{company_id:uuid}", responses=ERRORS, opt=WRITE, summary="Change a company")
+    async def update_company(self, request: Request, company_id: FromPath[UUID],
+                             data: JSONBody[CompanyPatch]) -> CompanyOut:
+        scope = principal_of(request).scope
+        before = await companies.get(scope, company_id)
+        values = {f: before.get(f) or "" for f in companies.FIELDS}
+        values.update({k: v for k, v in msgspec.structs.asdict(data).items() if v is not None})
+        await companies.update(scope, company_id, values, _client(request))
+        await audit.record("api:company:update", client=_client(request),
+                           identity_id=scope.identity_id, account_id=scope.account.id,
+                           key_id=scope.api_key_id, company_id=company_id)
+        return _company(await companies.get(scope, company_id))
+
+
+async def _full(request: Request, rows: list[dict]) -> list[dict]:
+    """The list shows a few columns; the API gives whole companies (one more query)."""
+    from portal.services import tenancy
+    from portal.tables import Company
+
+    if not rows:
+        return []
+    full = await tenancy.select(Company, principal_of(request).scope).where(
+        Company.id.is_in([r["id"] for r in rows]))
+    by_id = {r["id"]: r for r in full}
+    return [by_id[r["id"]] for r in rows if r["id"] in by_id]

@@ -1,0 +1,116 @@
+"""What the API accepts and answers (msgspec structs: validated, and documented in OpenAPI)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+from uuid import UUID
+
+import msgspec
+
+Short = Annotated[str, msgspec.Meta(max_length=200)]
+Tiny = Annotated[str, msgspec.Meta(max_length=20)]
+City = Annotated[str, msgspec.Meta(max_length=100)]
+Country = Annotated[str, msgspec.Meta(max_length=2)]
+
+
+class ErrorBody(msgspec.Struct):
+    status: int
+    code: str
+    message: str
+    fields: dict[str, str] | None = None
+
+
+class Error(msgspec.Struct):
+    """Every error of the API has this shape."""
+
+    error: ErrorBody
+
+
+class AccountOut(msgspec.Struct):
+    id: str
+    name: str
+    nip: str
+    is_accounting_office: bool
+    street: str
+    postal_code: str
+    city: str
+    country: str
+    company_count: int
+    user_count: int
+
+
+class CompanyOut(msgspec.Struct):
+    id: UUID
+    key: str
+    name: str
+    nip: str
+    is_main: bool
+    street: str
+    postal_code: str
+    city: str
+    country: str
+
+
+class CompanyPage(msgspec.Struct):
+    items: list[CompanyOut]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+
+class CompanyIn(msgspec.Struct, forbid_unknown_fields=True):
+    name: Short
+    nip: Tiny = ""
+    street: Short = ""
+    postal_code: Tiny = ""
+    city: City = ""
+    country: Country = "PL"
+
+
+class CompanyPatch(msgspec.Struct, forbid_unknown_fields=True):
+    name: Short | None = None
+    nip: Tiny | None = None
+    street: Short | None = None
+    postal_code: Tiny | None = None
+    city: City | None = None
+    country: Country | None = None
+
+
+class PersonOut(msgspec.Struct):
+    id: UUID
+    email: str
+    name: str
+    role: str
+    status: str
+    companies: list[CompanyAccessOut]
+
+
+class CompanyAccessOut(msgspec.Struct):
+    company_id: UUID
+    level: str
+
+
+class PeoplePage(msgspec.Struct):
+    items: list[PersonOut]
+    total: int
+    page: int
+    pages: int
+    per_page: int
+
+
+class AuditEventOut(msgspec.Struct):
+    id: UUID
+    tag: str
+    at: datetime
+    identity_id: UUID | None
+    ip: str
+    data: dict[str, str]
+
+
+class AuditPage(msgspec.Struct):
+    items: list[AuditEventOut]
+    page: int
+    per_page: int
+    has_more: bool

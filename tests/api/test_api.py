@@ -1,0 +1,123 @@
+"""The JSON API: the key's account only, scopes, errors with a stable shape, limits."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from portal.services import api_keys
+from portal.tables import ApiKey, AuditEvent, Company
+from portal.testing import factories
+from tests.api.conftest import bearer, make_key
+
+
+async def test_a_key_reads_its_own_accounts_companies_and_none_of_another(client, owner):
+    identity_id, account = owner
+    await factories.company(account["id"], name="Druga firma")
+    stranger = await factories.account(None, name="Cudze")
+    secret = await make_key(identity_id, account)
+    listing = await client.get("/api/v1/companies", headers=bearer(secret))
+    assert listing.status_code == 200
+    body = listing.json()
+    assert body["total"] == 2 and {c["name"] for c in body["items"]} == {"Konto API",
+                                                                        "Druga firma"}
+    theirs = await client.get(f"/api/v1/companies/{stranger['main_company_id']}",
+                              headers=bearer(secret))
+    assert theirs.status_code == 404
+    assert theirs.json()["error"]["code"] == "not_found"
+    card = await client.get("/api/v1/account", headers=bearer(secret))
+    assert card.json()["id"] == account["public_id"] and card.json()["company_count"] == 2
+
+
+async def test_wrong_expired_or_revoked_keys_get_401(client, owner):
+    identity_id, account = owner
+    secret = await make_key(identity_id, account)
+    for headers in ({}, bearer("pak_000000000000_" + "x" * 43), bearer(secret[:-1] + "A"),
+                    {"Authorization": f"Basic {secret}"}):
+        response = await client.get("/api/v1/companies", headers=headers)
+        assert response.status_code == 401
+        assert set(response.json()["error"]) >= {"status", "code", "message"}
+    # A key in the URL is not a key.
+    assert (await client.get(f"/api/v1/companies?api_key={secret}")).status_code == 401
+    await ApiKey.update({ApiKey.expires_at: datetime.now(UTC) - timedelta(seconds=1)},
+                        force=True)
+    assert (await client.get("/api/v1/companies", headers=bearer(secret))).status_code == 401
+    other = await make_key(identity_id, account)
+    await ApiKey.update({ApiKey.revoked_at: datetime.now(UTC)}).where(
+        ApiKey.key_id == other.split("_")[1])
+    assert (await client.get("/api/v1/companies", headers=bearer(other))).status_code == 401
+
+
+async def test_a_read_only_key_gets_403_on_writes_and_a_write_key_writes(client, owner):
+    identity_id, account = owner
+    reader = await make_key(identity_id, account)
+    writer = await make_key(identity_id, account, scopes=("read", "write"))
+    data = {"name": "Nowa przez API", "nip": "526-025-02-74"}
+    refused = await client.post("/api/v1/companies", json=data, headers=bearer(reader))
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == "forbidden"
+    assert await Company.count().where(Company.name == "Nowa przez API") == 0
+    created = await client.post("/api/v1/companies", json=data, headers=bearer(writer))
+    assert created.status_code == 201, created.text
+    company = created.json()
+    assert company["nip"] == "5260250274" and company["is_main"] is False
+    changed = await client.patch(f"/api/v1/companies/{company['id']}", json={"city": "Gdańsk"},
+                                 headers=bearer(writer))
+    assert changed.status_code == 200 and changed.json()["city"] == "Gdańsk"
+    assert changed.json()["name"] == "Nowa przez API"
+    assert await AuditEvent.exists().where(AuditEvent.tag == "api:company:create")
+    assert await AuditEvent.exists().where(AuditEvent.tag == "api:company:update")
+
+
+async def test_invalid_data_is_a_422_with_field_messages_and_changes_nothing(client, owner):
+    identity_id, account = owner
+    writer = await make_key(identity_id, account, scopes=("read", "write"))
+    bad = await client.post("/api/v1/companies", json={"name": "X", "nip": "123"},
+                            headers=bearer(writer))
+    assert bad.status_code == 422
+    assert "nip" in bad.json()["error"]["fields"]
+    unknown = await client.post("/api/v1/companies", json={"name": "X", "account": "y"},
+                                headers=bearer(writer))
+    assert unknown.status_code == 400
+    assert await Company.count() == 1
+
+
+async def test_a_key_limited_to_companies_sees_only_those_and_cannot_add(client, owner):
+    identity_id, account = owner
+    other = await factories.company(account["id"], name="Ukryta")
+    limited = await make_key(identity_id, account, scopes=("read", "write"),
+                             company_ids=[account["main_company_id"]])
+    listing = (await client.get("/api/v1/companies", headers=bearer(limited))).json()
+    assert [c["name"] for c in listing["items"]] == ["Konto API"]
+    hidden = await client.get(f"/api/v1/companies/{other}", headers=bearer(limited))
+    assert hidden.status_code == 404
+    refused = await client.post("/api/v1/companies", json={"name": "Nowa"},
+                                headers=bearer(limited))
+    assert refused.status_code == 403
+
+
+async def test_rate_limit_answers_429_with_retry_after(client, owner, monkeypatch):
+    identity_id, account = owner
+    secret = await make_key(identity_id, account)
+    monkeypatch.setattr(api_keys, "RATE_PER_MINUTE", 3)
+    statuses = [(await client.get("/api/v1/account", headers=bearer(secret))).status_code
+                for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    limited = await client.get("/api/v1/account", headers=bearer(secret))
+    assert 0 < int(limited.headers["retry-after"]) <= 60
+    assert limited.json()["error"]["code"] == "rate_limited"
+
+
+async def test_last_used_is_written_at_most_once_a_minute(client, owner):
+    identity_id, account = owner
+    secret = await make_key(identity_id, account)
+    await client.get("/api/v1/account", headers=bearer(secret))
+    first = (await ApiKey.select(ApiKey.last_used_at).first())["last_used_at"]
+    assert first is not None
+    await client.get("/api/v1/account", headers=bearer(secret))
+    assert (await ApiKey.select(ApiKey.last_used_at).first())["last_used_at"] == first
+
+
+async def test_the_openapi_schema_documents_only_the_api(client):
+    schema = (await client.get("/api/v1/schema/openapi.json")).json()
+    assert all(path.startswith("/api/v1/") for path in schema["paths"])
+    assert "/api/v1/companies" in schema["paths"]
+    assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
