@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 
 Short = Annotated[str, msgspec.Meta(max_length=200)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Tiny = Annotated[str, msgspec.Meta(max_length=20)]
 City = Annotated[str, msgspec.Meta(max_length=100)]
 Country = Annotated[str, msgspec.Meta(max_length=2)]
@@ -61,7 +62,7 @@ class CompanyPage(msgspec.Struct):
 
 
 class CompanyIn(msgspec.Struct, forbid_unknown_fields=True):
-    name: Short
+    name: Name
     nip: Tiny = ""
     street: Short = ""
     postal_code: Tiny = ""
@@ -70,7 +71,7 @@ class CompanyIn(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class CompanyPatch(msgspec.Struct, forbid_unknown_fields=True):
-    name: Short | None = None
+    name: Name | None = None
     nip: Tiny | None = None
     street: Short | None = None
     postal_code: Tiny | None = None
