@@ -32,6 +32,7 @@ class Settings:
     brand: str = "Konto ID"
     session_idle_seconds: int = 3600
     session_absolute_seconds: int = 24 * 3600
+    api_rate_per_minute: int = 600
     static_dir: Path = field(default_factory=lambda: ROOT / "static")
 
     @property
@@ -57,6 +58,7 @@ class Settings:
             dev=_flag(env.get("PORTAL_DEV")),
             session_idle_seconds=int(env.get("PORTAL_SESSION_IDLE_SECONDS") or 3600),
             session_absolute_seconds=int(env.get("PORTAL_SESSION_ABSOLUTE_SECONDS") or 86400),
+            api_rate_per_minute=int(env.get("PORTAL_API_RATE_PER_MINUTE") or 600),
         )
         if not settings.secret_key:
             settings = replace(settings, secret_key=_stored_secret(data_dir))
@@ -72,6 +74,7 @@ class Settings:
             "PORTAL_DEV": "1" if self.dev else "",
             "PORTAL_SESSION_IDLE_SECONDS": str(self.session_idle_seconds),
             "PORTAL_SESSION_ABSOLUTE_SECONDS": str(self.session_absolute_seconds),
+            "PORTAL_API_RATE_PER_MINUTE": str(self.api_rate_per_minute),
         }
         if self.database_url:
             env["PORTAL_DATABASE_URL"] = self.database_url

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from portal.services import api_keys
 from portal.tables import ApiKey, AuditEvent, Company
 from portal.testing import factories
 from tests.api.conftest import bearer, make_key
@@ -94,14 +94,16 @@ async def test_a_key_limited_to_companies_sees_only_those_and_cannot_add(client,
     assert refused.status_code == 403
 
 
-async def test_rate_limit_answers_429_with_retry_after(client, owner, monkeypatch):
+async def test_rate_limit_answers_429_with_retry_after(client, owner, app):
     identity_id, account = owner
     secret = await make_key(identity_id, account)
-    monkeypatch.setattr(api_keys, "RATE_PER_MINUTE", 3)
+    settings = app.state.settings
+    app.state.settings = replace(settings, api_rate_per_minute=3)
     statuses = [(await client.get("/api/v1/account", headers=bearer(secret))).status_code
                 for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     limited = await client.get("/api/v1/account", headers=bearer(secret))
+    app.state.settings = settings
     assert 0 < int(limited.headers["retry-after"]) <= 60
     assert limited.json()["error"]["code"] == "rate_limited"
 

@@ -21,7 +21,8 @@ async def requires_api_key(connection: ASGIConnection, handler: BaseRouteHandler
         raise NotAuthorizedException("an API key is required (Authorization: Bearer ...)",
                                      headers={"WWW-Authenticate": "Bearer"})
     try:
-        principal = await api_keys.authenticate(secret.strip())
+        per_minute = connection.app.state.settings.api_rate_per_minute
+        principal = await api_keys.authenticate(secret.strip(), per_minute)
     except api_keys.InvalidKey:
         raise NotAuthorizedException("the API key is invalid, expired or revoked",
                                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}

@@ -27,8 +27,6 @@ PREFIX = "pak_"
 SCOPES = ("read", "write")
 _SECRET = re.compile(r"^pak_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 LAST_USED_EVERY = timedelta(minutes=1)
-#: Requests per minute per key, shared by every app process.
-RATE_PER_MINUTE = 600
 
 READ_PERMISSIONS = frozenset({Permission.ACCOUNT_VIEW, Permission.COMPANY_VIEW,
                               Permission.PEOPLE_VIEW, Permission.AUDIT_VIEW})
@@ -153,8 +151,9 @@ class Principal:
     scopes: tuple[str, ...]
 
 
-async def authenticate(secret: str) -> Principal:
-    """The API caller behind ``secret``: a Scope in the key's account with the key's rights."""
+async def authenticate(secret: str, per_minute: int = 600) -> Principal:
+    """The API caller behind ``secret``: a Scope in the key's account with the key's rights.
+    ``per_minute`` requests per key are allowed, counted across every app process."""
     match = _SECRET.match(secret or "")
     if not match:
         raise InvalidKey()
@@ -166,7 +165,7 @@ async def authenticate(secret: str) -> Principal:
     now = datetime.now(UTC)
     if row["revoked_at"] is not None or (row["expires_at"] and row["expires_at"] <= now):
         raise InvalidKey()
-    retry_after = await throttle.rate(f"api:key:{row['key_id']}", RATE_PER_MINUTE,
+    retry_after = await throttle.rate(f"api:key:{row['key_id']}", per_minute,
                                       timedelta(minutes=1))
     if retry_after is not None:
         raise RateLimited(retry_after)
