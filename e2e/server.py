@@ -66,6 +66,38 @@ def _healthy(url: str) -> bool:
 
 
 @contextmanager
+def running_process(command: list[str], *, env: dict[str, str] | None, log_path: Path,
+                    ready_url: str, name: str, cwd: Path | None = None
+                    ) -> Iterator[subprocess.Popen]:
+    """Start ``command`` with its output in ``log_path``; wait until ``ready_url`` answers 200
+    (failing with the log if the process exits or the wait runs out); stop it with SIGTERM
+    afterwards."""
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, cwd=cwd)
+    tail = Server(base_url="", log_path=log_path).log_tail
+    try:
+        deadline = time.monotonic() + START_TIMEOUT
+        while not _healthy(ready_url):
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited with {process.returncode} before answering "
+                                   f"{ready_url}; log {log_path}:\n{tail()}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not answer {ready_url} within "
+                                   f"{START_TIMEOUT:.0f} s; log {log_path}:\n{tail()}")
+            time.sleep(0.2)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@contextmanager
 def running_server(database_url: str, work_dir: Path, *extra_args: str) -> Iterator[Server]:
     """Start ``portal serve`` (plus ``extra_args``, e.g. ``--demo``); wait for /healthz; stop it
     with SIGTERM afterwards."""
@@ -76,34 +108,7 @@ def running_server(database_url: str, work_dir: Path, *extra_args: str) -> Itera
     server = Server(base_url=base_url, log_path=work_dir / "server.log")
     command = [sys.executable, "-m", "portal.cli", "serve", "--host", "127.0.0.1",
                "--port", str(port), *extra_args]
-    with server.log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command,
-            env=server_environment(database_url, data_dir, base_url),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while not _healthy(f"{base_url}/healthz"):
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"portal serve exited with {process.returncode} before answering /healthz; "
-                    f"log {server.log_path}:\n{server.log_tail()}"
-                )
-            if time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"portal serve did not answer /healthz within {START_TIMEOUT:.0f} s; "
-                    f"log {server.log_path}:\n{server.log_tail()}"
-                )
-            time.sleep(0.2)
+    with running_process(command, env=server_environment(database_url, data_dir, base_url),
+                         log_path=server.log_path, ready_url=f"{base_url}/healthz",
+                         name="portal serve"):
         yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()

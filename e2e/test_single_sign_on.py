@@ -5,9 +5,8 @@ protocol misuse is refused."""
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
-import time
+import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
@@ -18,39 +17,24 @@ from playwright.async_api import Page, expect
 
 from e2e import axe
 from e2e.pages import LoginPage
-from e2e.server import Server
+from e2e.server import Server, free_port, running_process
 from portal.services import oidc
 from tests.oidc.conftest import pkce
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def relying_party(server: Server, client_id: str, secret: str, port: int, name: str):
-    process = subprocess.Popen(
-        [sys.executable, "-m", "e2e.relying_party", "--port", str(port), "--portal",
-         server.base_url, "--client-id", client_id, "--client-secret", secret, "--name", name],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    """The small relying-party app (e2e/relying_party.py) in its own process."""
+    log_path = Path(tempfile.mkdtemp(prefix="portal-rp-")) / "rp.log"
+    command = [sys.executable, "-m", "e2e.relying_party", "--port", str(port), "--portal",
+               server.base_url, "--client-id", client_id, "--client-secret", secret,
+               "--name", name]
     base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(100):
-            try:
-                httpx.get(base + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with running_process(command, env=None, log_path=log_path, ready_url=base + "/",
+                         name=f"relying party {name}", cwd=ROOT):
         yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 async def register_app(name: str, port: int) -> tuple[str, str]:
