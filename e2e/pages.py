@@ -249,3 +249,81 @@ class AccountSwitcher:
         await self.toggle.click()
         await expect(self.toggle).to_have_attribute("aria-expanded", "true")
         await expect(self.options.first).to_be_visible()
+
+
+# --- people of an account (issue 6) -------------------------------------------------------------
+
+
+class PeoplePage:
+    """The people of the account (/users): the list, adding by email, invitations."""
+
+    path = "/users"
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.main = page.get_by_role("main")
+        self.add = page.get_by_role("link", name="Dodaj osobę", exact=True)
+        self.add_form = page.get_by_role("form", name="Dodaj osobę")
+        self.search = page.get_by_role("searchbox", name="Szukaj po e-mailu lub imieniu i nazwisku")
+        self.table = self.main.get_by_role("table")
+        self.summary = page.locator("#people-list-summary")
+
+    async def open(self, query: str = "") -> PeoplePage:
+        await self.page.goto(self.path + (f"?{query}" if query else ""))
+        return self
+
+    def row(self, email: str) -> Locator:
+        return self.table.get_by_role("row").filter(
+            has=self.page.get_by_role("rowheader", name=re.compile(re.escape(email), re.I)))
+
+    async def add_person(self, email: str, role: str = "Użytkownik",
+                         levels: dict[str, str] | None = None) -> None:
+        """Open the inline form, fill it and press "Dodaj osobę" (the form's button)."""
+        await self.add.click()
+        form = self.add_form
+        await expect(form).to_be_visible()
+        await form.get_by_label("E-mail", exact=True).fill(email)
+        await form.get_by_label("Rola", exact=True).select_option(label=role)
+        for company, level in (levels or {}).items():
+            await AccessMatrix(form).choose(company, level)
+        await form.get_by_role("button", name="Dodaj osobę", exact=True).click()
+
+
+class AccessMatrix:
+    """The access matrix (companies by levels): one radio group per company."""
+
+    def __init__(self, root: Locator) -> None:
+        self.root = root
+
+    def group(self, company: str) -> Locator:
+        return self.root.get_by_role("radiogroup", name=re.compile(rf"^{re.escape(company)}"))
+
+    def option(self, company: str, level: str) -> Locator:
+        return self.group(company).get_by_role("radio", name=level, exact=True)
+
+    async def choose(self, company: str, level: str) -> None:
+        await self.option(company, level).check()
+
+    async def level(self, company: str) -> str:
+        for name in ("Brak dostępu", "Podgląd", "Edycja", "Zarządzanie"):
+            if await self.option(company, name).is_checked():
+                return name
+        raise AssertionError(f"no level checked for {company}")
+
+
+class PersonPage:
+    """One person of the account (/users/{id}): role, access to companies, removal."""
+
+    def __init__(self, page: Page) -> None:
+        self.page = page
+        self.role = page.get_by_label("Rola", exact=True)
+        self.save_role = page.get_by_role("button", name="Zapisz rolę", exact=True)
+        self.access = page.get_by_role("region", name="Dostęp do firm")
+        self.matrix = AccessMatrix(self.access)
+        self.save_access = page.get_by_role("button", name="Zapisz dostęp", exact=True)
+        self.remove = page.get_by_role("link", name="Usuń z konta", exact=True)
+        self.confirm_remove = page.get_by_role("button", name="Usuń z konta", exact=True)
+
+    async def open(self, membership_id) -> PersonPage:
+        await self.page.goto(f"/users/{membership_id}")
+        return self

@@ -29,6 +29,9 @@ PUBLIC = {
     "/oauth/revoke",
     "/oauth/userinfo",
     "/oauth/logout",
+    # The invitation link: the invitee may have no ID yet (the token is the proof).
+    "/invitations/{token:str}",
+    "/invitations/{token:str}/decline",
 }
 
 

@@ -25,8 +25,10 @@ from portal.services import mail, oidc_logout, sessions
 from portal.settings import Settings
 from portal.views.account import AccountController, AccountsController
 from portal.views.api_keys import ApiKeysController
+from portal.views.apps import AppsController
 from portal.views.auth import AuthController, SessionController
 from portal.views.companies import CompaniesController
+from portal.views.customer import BillingController, OrdersController, ProductsController
 from portal.views.dev import dev_mail
 from portal.views.errors import EXCEPTION_HANDLERS
 from portal.views.health import healthz
@@ -35,7 +37,14 @@ from portal.views.mfa import MfaLoginController, MfaSettingsController
 from portal.views.oauth import OAuthController
 from portal.views.profile import ProfileController
 from portal.views.security import SecurityController
+from portal.views.staff import StaffController
 from portal.views.staff_clients import StaffClientsController
+from portal.views.support import SupportController
+from portal.views.users import (
+    InvitationLinkController,
+    PendingInvitationsController,
+    UsersController,
+)
 
 HERE = Path(__file__).parent
 WARSAW = ZoneInfo("Europe/Warsaw")
@@ -105,7 +114,16 @@ def create_app(settings: Settings) -> Litestar:
             MfaSettingsController,
             OAuthController,
             StaffClientsController,
+            AppsController,
+            OrdersController,
+            ProductsController,
+            BillingController,
+            SupportController,
+            StaffController,
             ApiKeysController,
+            UsersController,
+            InvitationLinkController,
+            PendingInvitationsController,
             api_app.api_router(),
             dev_mail,
             *PENDING_SCREENS,

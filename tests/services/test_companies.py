@@ -111,19 +111,22 @@ async def test_editing_a_company_keeps_its_account_key_and_main_flag():
     assert "name" in json.loads(event["data"])["changed"]
 
 
-async def test_members_cannot_add_or_edit_companies():
+async def test_members_add_no_companies_and_edit_only_at_edit_or_manage_level():
     owner = await factories.identity("w@example.com")
     account = await factories.account(owner)
+    viewed = await factories.company(account["id"], name="Tylko podgląd")
     member = await factories.identity("m@example.com")
     await factories.membership(member, account["id"], "member",
-                               {account["main_company_id"]: "manage"})
+                               {account["main_company_id"]: "manage", viewed: "view"})
     scope = await scope_for(member, account, "member")
     with pytest.raises(companies.NotAllowed):
         await companies.create(scope, NEW, CLIENT)
     with pytest.raises(companies.NotAllowed):
-        await companies.update(scope, account["main_company_id"], NEW, CLIENT)
-    assert await Company.count() == 1
-    assert (await Company.select(Company.name).first())["name"] == "Firma Testowa sp. z o.o."
+        await companies.update(scope, viewed, NEW, CLIENT)
+    await companies.update(scope, account["main_company_id"], NEW, CLIENT)
+    assert await Company.count() == 2
+    names = {r["name"] for r in await Company.select(Company.name)}
+    assert names == {NEW["name"], "Tylko podgląd"}
 
 
 async def test_the_database_refuses_to_move_a_company_to_another_account():

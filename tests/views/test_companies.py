@@ -284,3 +284,25 @@ async def test_the_list_costs_the_same_queries_for_10_and_for_200_companies(clie
     assert "Strona 8 z 8" in last.text
     assert ten["count"] == two_hundred["count"] == deep["count"]
     assert 2 < ten["count"] <= 4, ten  # the session, a count and one page
+
+
+async def test_a_members_edit_level_lets_them_change_that_company_only(client):
+    owner = await factories.identity("wlasciciel-poziomy@example.com")
+    account = await factories.account(owner, name="Konto Poziomów")
+    other = await factories.company(account["id"], name="Druga Spółka")
+    member = await factories.identity("edytor@example.com")
+    await factories.membership(member, account["id"], "member",
+                               {account["main_company_id"]: "edit", other: "view"})
+    await client.sign_in("edytor@example.com", factories.PASSWORD)
+    mine = f"/companies/{account['main_company_id']}"
+    assert (await client.get(mine + "/edit")).status_code == 200
+    saved = await client.post_form(mine, {**NEW, "name": "Nowa Nazwa"})
+    assert saved.status_code == 303
+    assert (await Company.select(Company.name).where(
+        Company.id == account["main_company_id"]).first())["name"] == "Nowa Nazwa"
+    assert (await client.get(f"/companies/{other}/edit")).status_code == 403
+    refused = await client.post_form(f"/companies/{other}", {**NEW, "name": "Przejęta"})
+    assert refused.status_code == 403
+    assert (await Company.select(Company.name).where(Company.id == other).first()
+            )["name"] == "Druga Spółka"
+    assert (await client.get("/companies/new")).status_code == 403  # adding stays with admins

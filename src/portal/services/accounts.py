@@ -8,7 +8,7 @@ accounts may carry the same NIP.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from piccolo.query import WhereRaw
@@ -234,8 +234,49 @@ async def switch(scope: Scope, public_id: str) -> dict[str, Any]:
 
 
 async def pending_invitations(scope: Scope) -> list[dict[str, Any]]:
-    """Invitations waiting for this person, shown in the switcher to accept or decline.
+    """Invitations waiting for this person, shown in the switcher to accept or decline."""
+    from portal.services import invitations
 
-    Issue 6 (people of an account) builds invitations; until then there are none to show."""
-    return []
+    return await invitations.pending_for(scope)
+
+
+MFA_POLICIES = ("none", "any", "app")
+
+
+class UnknownMfaPolicy(DomainError):
+    field = "mfa_policy"
+    message = "Wybierz jedno z ustawień."
+
+
+class MfaPolicyNotMetByYou(DomainError):
+    field = "mfa_policy"
+    message = (
+        "Najpierw sam włącz taką metodę logowania dwuetapowego (Bezpieczeństwo logowania), "
+        "inaczej stracisz dostęp do tego konta."
+    )
+
+
+async def set_mfa_policy(scope: Scope, raw: object, client: Client) -> str:
+    """What second factor the account demands of everyone in it (owners and admins decide).
+    Those who do not meet it are led to /security before they can act in the account."""
+    require(scope, Permission.ACCOUNT_EDIT)
+    policy = raw.strip() if isinstance(raw, str) else ""
+    if policy not in MFA_POLICIES:
+        raise UnknownMfaPolicy()
+    if not replace(scope, account_mfa_policy=policy).meets_account_mfa_policy:
+        raise MfaPolicyNotMetByYou()
+    account_id = tenancy.account_id(scope)
+    async with ENGINE.transaction():
+        rows = await Account.raw(
+            "SELECT mfa_policy FROM account WHERE id = {} FOR NO KEY UPDATE", account_id)
+        if not rows:
+            raise NotFound()
+        before = rows[0]["mfa_policy"]
+        if before != policy:
+            await Account.update({Account.mfa_policy: policy}).where(Account.id == account_id)
+            await audit.record(
+                "account:mfa_policy:change", client=client, identity_id=scope.identity_id,
+                account_id=account_id, before=before, after=policy,
+            )
+    return policy
 

@@ -24,7 +24,7 @@ from portal.security.tokens import new_hex_id
 from portal.services import audit, company_data, tenancy
 from portal.services.errors import DomainError
 from portal.services.scope import Client, Scope
-from portal.tables import Company
+from portal.tables import Company, CompanyAccess
 
 FIELDS = company_data.FIELDS
 PER_PAGE = 25
@@ -43,8 +43,29 @@ class NotAllowed(DomainError):
 
 
 def require_edit(scope: Scope) -> None:
+    """Adding companies: owners and admins (and write API keys not limited to companies)."""
     if not scope.can(Permission.COMPANY_EDIT):
         raise NotAllowed()
+
+
+#: Company access levels that let a member change that company's data.
+EDITING_LEVELS = ("edit", "manage")
+
+
+async def can_edit(scope: Scope, company_id: UUID) -> bool:
+    """Whether the scope may change this company's data: owners and admins every company, a
+    member the companies they were given at the edit or manage level (read on every request,
+    so a changed level counts at the next click)."""
+    if scope.can(Permission.COMPANY_EDIT):
+        return True
+    if scope.api_key_id is not None or scope.account is None:
+        return False
+    return await CompanyAccess.exists().where(
+        (CompanyAccess.company == company_id)
+        & (CompanyAccess.membership.account == scope.account.id)
+        & (CompanyAccess.membership.identity == scope.identity_id)
+        & CompanyAccess.level.is_in(list(EDITING_LEVELS))
+    )
 
 
 @dataclass(frozen=True)
@@ -184,8 +205,9 @@ async def update(
     scope: Scope, company_id: object, values: dict[str, str], client: Client
 ) -> dict[str, Any]:
     """Change a company's data. Its account is not among the fields: it never changes."""
-    require_edit(scope)
     before = await tenancy.get(Company, scope, company_id)  # NotFound before any validation
+    if not await can_edit(scope, before["id"]):
+        raise NotAllowed()
     clean = validate(values)
     async with ENGINE.transaction():
         updated = await (

@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from portal.db import ENGINE
 from portal.security.passwords import hash_password
 from portal.security.tokens import new_hex_id
 from portal.services import catalogue
-from portal.tables import Account, Company, CompanyAccess, Identity, Membership, Profile
+from portal.tables import (
+    Account,
+    Application,
+    BillingProfile,
+    Company,
+    CompanyAccess,
+    Identity,
+    Membership,
+    Order,
+    OrderItem,
+    Profile,
+    RecentApplication,
+    Subscription,
+    Ticket,
+    TicketMessage,
+)
 
 #: Shown in the README; only ever used against the demo data.
 DEMO_PASSWORD = "spokojny kot pije zimne mleko"  # noqa: S105
@@ -118,4 +134,112 @@ async def load() -> dict[str, str]:
                             membership=membership_id, company=company_ids[0], level="view"
                         )
                     )
-    return {email: DEMO_PASSWORD for email, _, _ in PEOPLE}
+        await _customer_panel(ids, password_hash)
+    return {email: DEMO_PASSWORD for email, _, _ in [*PEOPLE, STAFF]}
+
+
+#: A support staff member for trying the back office (/staff).
+STAFF = ("wsparcie@example.com", "Wiktor", "Wsparcie")
+
+#: Each demo account's products: (application slug, state, start and end in days from today).
+PRODUCTS = {
+    "Nowak i Wspólnicy sp. z o.o.": [
+        ("e-faktury", "active", -200, 165),
+        ("e-biuro", "active", -200, 165),
+        ("e-deklaracje", "trial", -10, 19),
+        ("e-place", "expired", -90, -61),
+    ],
+    "Zielony Ogród s.c.": [("e-faktury", "trial", -3, 26)],
+}
+
+#: Each demo account's orders: (number suffix, status, days ago, [(slug, description, qty,
+#: unit price)]).
+ORDERS = {
+    "Nowak i Wspólnicy sp. z o.o.": [
+        ("1", "completed", 200, [
+            ("e-faktury", "e-Faktury — licencja na 12 miesięcy", 1, "1188.00"),
+            ("e-biuro", "e-Biuro — licencja na 12 miesięcy, do 20 klientów", 1, "2388.00"),
+        ]),
+        ("2", "paid", 45, [("e-biuro", "e-Biuro — 10 dodatkowych klientów", 1, "590.00")]),
+        ("3", "new", 2, [("e-dokumenty", "e-Dokumenty — archiwum 50 GB", 2, "149.00")]),
+        ("4", "cancelled", 120, [("e-place", "e-Płace — do 25 pracowników", 1, "990.00")]),
+    ],
+    "Zielony Ogród s.c.": [
+        ("1", "new", 1, [("sklep", "Szkolenie: KSeF w praktyce", 2, "199.00")]),
+    ],
+}
+
+#: Applications each demo account's first person opened recently, newest first.
+RECENT = {"Nowak i Wspólnicy sp. z o.o.": ["e-faktury", "e-biuro", "centrum-pomocy"]}
+
+TICKET = {
+    "account": "Nowak i Wspólnicy sp. z o.o.",
+    "author": "anna.nowak@example.com",
+    "subject": "Jak wysłać fakturę do KSeF?",
+    "category": "technical",
+    "question": "Dzień dobry, gdzie w e-Fakturach wysyła się fakturę do KSeF? Nie widzę tej opcji.",
+    "answer": "Dzień dobry, po wystawieniu faktury wybierz „Wyślij do KSeF” w menu Więcej. "
+              "Opcja pojawia się, gdy w ustawieniach firmy jest włączona integracja z KSeF.",
+}
+
+
+async def _customer_panel(ids: dict, password_hash: str) -> None:
+    """Products, orders, billing data and a support ticket for the demo accounts, and a staff
+    member who answered it. Each part is added only where it is missing."""
+    email, first, last = STAFF
+    staff = await Identity.select(Identity.id).where(Identity.email == email).first()
+    if staff is None:
+        staff = (await Identity.insert(Identity(
+            email=email, password_hash=password_hash, email_verified_at=datetime.now(UTC),
+            is_staff=True)).returning(Identity.id))[0]
+        await Profile.insert(Profile(identity=staff["id"], first_name=first, last_name=last))
+    apps = {row["slug"]: row["id"] for row in await Application.select(
+        Application.slug, Application.id)}
+    today = datetime.now(UTC).date()
+    for spec in ACCOUNTS:
+        account = await Account.select(Account.id, Account.public_id).where(
+            Account.name == spec["name"]).first()
+        if account is None:
+            continue
+        for slug, state, start, end in PRODUCTS.get(spec["name"], []):
+            await Subscription.insert(Subscription(
+                account=account["id"], application=apps[slug],
+                state="trial" if state == "expired" else state,
+                starts_on=today + timedelta(days=start), ends_on=today + timedelta(days=end),
+            )).on_conflict(target=(Subscription.account, Subscription.application),
+                           action="DO NOTHING")
+        for suffix, status, days_ago, items in ORDERS.get(spec["name"], []):
+            total = sum(Decimal(price) * qty for _, _, qty, price in items)
+            created = await Order.insert(Order(
+                account=account["id"], number=f"ZAM/{account['public_id']}/{suffix}",
+                status=status, total=total, currency="PLN",
+                created_at=datetime.now(UTC) - timedelta(days=days_ago),
+            )).on_conflict(target=Order.number, action="DO NOTHING").returning(Order.id)
+            for slug, description, qty, price in items if created else []:
+                await OrderItem.insert(OrderItem(
+                    order=created[0]["id"], application=apps.get(slug), description=description,
+                    quantity=qty, unit_price=Decimal(price)))
+        await BillingProfile.insert(BillingProfile(
+            account=account["id"], name=spec["name"], nip=spec["nip"], street=spec["street"],
+            postal_code=spec["postal_code"], city=spec["city"], country="PL",
+            email="faktury@" + spec["name"].split()[0].lower().replace("ó", "o") + ".example.com",
+        )).on_conflict(target=BillingProfile.account, action="DO NOTHING")
+        for minutes, slug in enumerate(RECENT.get(spec["name"], [])):
+            await RecentApplication.insert(RecentApplication(
+                identity=ids[spec["members"][0][0]], account=account["id"],
+                application=apps[slug], used_at=datetime.now(UTC) - timedelta(minutes=minutes),
+            )).on_conflict(target=(RecentApplication.identity, RecentApplication.account,
+                                   RecentApplication.application), action="DO NOTHING")
+        if spec["name"] == TICKET["account"] and not await Ticket.exists().where(
+                (Ticket.account == account["id"]) & (Ticket.subject == TICKET["subject"])):
+            ticket = (await Ticket.insert(Ticket(
+                account=account["id"], identity=ids[TICKET["author"]], subject=TICKET["subject"],
+                category=TICKET["category"], status="answered", updated_at=datetime.now(UTC),
+            )).returning(Ticket.id))[0]["id"]
+            await TicketMessage.insert(
+                TicketMessage(ticket=ticket, author=ids[TICKET["author"]], from_staff=False,
+                              body=TICKET["question"]),
+                TicketMessage(ticket=ticket, author=staff["id"], from_staff=True,
+                              body=TICKET["answer"],
+                              created_at=datetime.now(UTC) + timedelta(seconds=1)),
+            )

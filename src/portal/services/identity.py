@@ -77,6 +77,11 @@ async def _issue(purpose: str, identity_id: UUID, email: str) -> str:
     return raw
 
 
+async def issue_verification(identity_id: UUID, email: str) -> str:
+    """A fresh verification token (the back office resends the link to an ID with no password)."""
+    return await _issue(VERIFY, identity_id, email)
+
+
 async def _mail_allowed(email: str, client: Client) -> bool:
     """No mail bombing: a few mails per address and per client each hour."""
     return await throttle.take(throttle.MAIL_ADDRESS, client.ip) and await throttle.take(

@@ -45,6 +45,14 @@ SUBJECTS = {
     "mfa_code": "Kod logowania",
     "mfa_changed": "Zmiana logowania dwuetapowego",
     "recovery_code_used": "Użyto kodu odzyskiwania",
+    "invitation": "Zaproszenie do konta firmy",
+    "membership_added": "Dodano Cię do konta firmy",
+    "membership_removed": "Nie masz już dostępu do konta firmy",
+    "trial_started": "Rozpoczęto okres próbny",
+    "ticket_created": "Przyjęliśmy Twoje zgłoszenie",
+    "ticket_reply": "Odpowiedź na Twoje zgłoszenie",
+    "account_transferred": "Zostałeś właścicielem konta firmy",
+    "identity_deleted": "Twoje Konto ID zostało usunięte",
 }
 
 MAX_BACKOFF = timedelta(hours=1)

@@ -24,11 +24,14 @@ class Application(Base, tablename="application"):
     slug = Varchar(length=50, unique=True)
     name = Varchar(length=100)
     description = Text(default="")
-    category = Varchar(length=50, default="")
+    category = Varchar(length=50, default="")  # a code: finance, office, documents, hr, ...
     product_url = Varchar(length=500, default="")
-    open_url = Varchar(length=500, default="")
+    open_url = Varchar(length=500, default="")  # where the application starts its sign-in
     has_trial = Boolean(default=False)
     position = Integer(default=0)
+    # Added by the customer_panel migration (hand-written, like its constraints):
+    included = Boolean(default=False)  # every account has it (help centre, shop, ...)
+    shop_url = Varchar(length=500, default="")  # "buy": the product in the online shop
 
 
 class Subscription(Base, tablename="subscription"):

@@ -13,7 +13,7 @@ class Ticket(Base, tablename="ticket"):
     identity = ForeignKey(Identity, on_delete=OnDelete.set_null, null=True)
     company = ForeignKey(Company, on_delete=OnDelete.set_null, null=True)
     subject = Varchar(length=200)
-    category = Varchar(length=50, default="")
+    category = Varchar(length=50, default="other")  # technical, billing, access, licence, other
     status = Varchar(length=16, default="open")
     updated_at = Timestamptz()
     known_status = Check(one_of("status", ["open", "answered", "closed"]))

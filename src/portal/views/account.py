@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +31,20 @@ def refuse(error: DomainError) -> None:
 
 def form_context(request: Request, **values: Any) -> dict[str, Any]:
     return {"countries": company_data.COUNTRIES, "htmx": is_htmx(request), **values}
+
+
+async def _mfa_policy_context(scope, *, errors: dict[str, str] | None = None,
+                              saved: bool = False) -> dict[str, Any]:
+    from portal.services import people
+
+    return {
+        "mfa_policy": scope.account_mfa_policy,
+        "mfa_policies": accounts.MFA_POLICIES,
+        "mfa_missing": await people.mfa_missing(scope),
+        "policy_errors": errors or {},
+        "policy_saved": saved,
+        "can_edit_policy": scope.can(Permission.ACCOUNT_EDIT),
+    }
 
 
 class AccountController(Controller):
@@ -63,6 +78,7 @@ class AccountController(Controller):
                 saved=saved,
                 values=accounts.form_values(card),
                 errors={},
+                **await _mfa_policy_context(scope),
             ),
             partial=partial,
         )
@@ -70,6 +86,33 @@ class AccountController(Controller):
     @get("/", guards=[requires_permission], opt={"permission": Permission.ACCOUNT_VIEW})
     async def show(self, request: Request) -> Template:
         return await self._card(request)
+
+    @post("/mfa-policy", guards=[requires_permission],
+          opt={"permission": Permission.ACCOUNT_EDIT})
+    async def save_mfa_policy(self, request: Request) -> Response:
+        """The account's MFA policy (issue 4): a small form under the card."""
+        scope = scope_of(request)
+        values = await form_values(request, "mfa_policy")
+        try:
+            policy = await accounts.set_mfa_policy(scope, values["mfa_policy"],
+                                                   client_of(request))
+        except (NotFound, accounts.NotAllowed) as error:
+            refuse(error)
+            raise
+        except DomainError as error:
+            context = await _mfa_policy_context(scope, errors=field_errors(error))
+            return render(request, "account.html",
+                          form_context(request, title="Konto", card=await accounts.card(scope),
+                                       can_edit=True, editing=False, saved=False,
+                                       errors={}, **context),
+                          partial="partials/account_mfa_policy.html", status=INVALID)
+        if not is_htmx(request):
+            return redirect(request, "/account",
+                            flash="Zapisano wymóg logowania dwuetapowego.")
+        context = await _mfa_policy_context(replace(scope, account_mfa_policy=policy),
+                                            saved=True)
+        return render(request, "account.html", form_context(request, **context),
+                      partial="partials/account_mfa_policy.html")
 
     @get("/edit", guards=[requires_permission], opt={"permission": Permission.ACCOUNT_EDIT})
     async def edit(self, request: Request) -> Template:
@@ -109,11 +152,12 @@ class AccountController(Controller):
 
 
 def _new_form(request: Request, values: dict[str, Any], errors: dict[str, str],
-              status: int = 200) -> Template:
+              status: int = 200, invitations: list | None = None) -> Template:
     return render(
         request,
         "accounts_new.html",
-        form_context(request, title="Załóż konto firmy", values=values, errors=errors),
+        form_context(request, title="Załóż konto firmy", values=values, errors=errors,
+                     invitations=invitations or []),
         partial="partials/account_form.html",
         status=status,
     )
@@ -165,7 +209,9 @@ class AccountsController(Controller):
 
     @get("/new")
     async def new_form(self, request: Request) -> Template:
-        return _new_form(request, {"country": "PL"}, {})
+        # Invitations waiting for the person are offered here too (no account yet: no switcher).
+        invitations = await accounts.pending_invitations(scope_of(request))
+        return _new_form(request, {"country": "PL"}, {}, invitations=invitations)
 
     @post("/new")
     async def create(self, request: Request) -> Response:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
@@ -29,7 +30,7 @@ async def _company(request: Request, company_id: str) -> dict[str, Any]:
         raise
 
 
-def _company_page(
+async def _company_page(
     request: Request,
     company: dict[str, Any],
     *,
@@ -47,7 +48,7 @@ def _company_page(
             request,
             title="Firma",
             company=company,
-            can_edit=scope.can(Permission.COMPANY_EDIT),
+            can_edit=await companies.can_edit(scope, company["id"]),
             editing=editing,
             saved=saved,
             values=values if values is not None else companies.form_values(company),
@@ -114,13 +115,16 @@ class CompaniesController(Controller):
 
     @get("/{company_id:str}", opt=VIEW)
     async def show(self, request: Request, company_id: FromPath[str]) -> Template:
-        return _company_page(request, await _company(request, company_id))
+        return await _company_page(request, await _company(request, company_id))
 
-    @get("/{company_id:str}/edit", opt=EDIT)
+    @get("/{company_id:str}/edit", opt=VIEW)
     async def edit(self, request: Request, company_id: FromPath[str]) -> Template:
-        return _company_page(request, await _company(request, company_id), editing=True)
+        company = await _company(request, company_id)
+        if not await companies.can_edit(scope_of(request), company["id"]):
+            raise PermissionDeniedException()
+        return await _company_page(request, company, editing=True)
 
-    @post("/{company_id:str}", opt=EDIT)
+    @post("/{company_id:str}", opt=VIEW)
     async def save(self, request: Request, company_id: FromPath[str]) -> Response:
         scope = scope_of(request)
         values = await form_values(request, *companies.FIELDS)
@@ -131,8 +135,8 @@ class CompaniesController(Controller):
             raise
         except DomainError as error:
             stored = await _company(request, company_id)
-            return _company_page(request, stored, editing=True, values=values,
-                                 errors=field_errors(error), status=INVALID)
+            return await _company_page(request, stored, editing=True, values=values,
+                                       errors=field_errors(error), status=INVALID)
         if is_htmx(request):
-            return _company_page(request, company, saved=True)
+            return await _company_page(request, company, saved=True)
         return redirect(request, f"/companies/{company['id']}", flash="Zapisano dane firmy.")

@@ -7,13 +7,16 @@ from litestar.response import Template
 
 from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
+from portal.views.apps import home_context, open_form_headers
 from portal.views.rendering import render
 
 
 class HomeController(Controller):
     @get("/", guards=[requires_permission], opt={"permission": Permission.APPS_USE})
     async def home(self, request: Request) -> Template:
-        return render(request, "home.html", {"title": "Strona główna"})
+        return render(request, "home.html",
+                      {"title": "Strona główna", **await home_context(request)},
+                      partial="partials/recent_apps.html", headers=await open_form_headers())
 
 
 def _screen(path: str, title: str, permission: Permission):
@@ -25,11 +28,4 @@ def _screen(path: str, title: str, permission: Permission):
 
 
 #: Navigation targets rendered as "in preparation" until their issue builds them.
-PENDING_SCREENS = [
-    _screen("/apps", "Aplikacje i usługi", Permission.APPS_USE),
-    _screen("/support", "Centrum wsparcia", Permission.SUPPORT_USE),
-    _screen("/orders", "Zamówienia", Permission.ORDERS_VIEW),
-    _screen("/products", "Moje produkty", Permission.PRODUCTS_VIEW),
-    _screen("/billing", "Dane do faktury", Permission.BILLING_VIEW),
-    _screen("/users", "Użytkownicy", Permission.PEOPLE_VIEW),
-]
+PENDING_SCREENS: list = []

@@ -1,0 +1,174 @@
+"""/ and /apps: the home page (recently used, trial banner), the catalogue and its filter
+(page and fragment), opening an application through the portal, starting a trial."""
+
+from __future__ import annotations
+
+import re
+from contextlib import contextmanager
+
+import pytest
+
+from portal import db
+from portal.services import catalogue
+from portal.tables import AuditEvent, OutboxEmail, RecentApplication, Subscription
+from portal.testing import factories
+from tests.views.test_companies import HTMX, owner_signed_in
+
+
+@pytest.fixture(autouse=True)
+async def seeded() -> None:
+    await catalogue.seed()
+
+
+@contextmanager
+def counting_queries():
+    counter = {"start": db.ENGINE.query_id, "count": 0}
+    yield counter
+    counter["count"] = db.ENGINE.query_id - counter["start"]
+
+
+# --- home ----------------------------------------------------------------------------------------
+
+
+async def test_home_for_a_new_person_shows_the_empty_state_and_a_trial_banner(client):
+    await owner_signed_in(client)
+    html = (await client.get("/")).text
+    assert "<p>Brak ostatnio używanych aplikacji</p>" in html
+    assert "Wypróbuj za darmo: e-Faktury" in html
+    assert 'action="/apps/e-faktury/trial"' in html
+    for link in ('href="/apps?show=mine"', 'href="/apps"', 'href="/account"', 'href="/users"',
+                 'href="/orders"', 'href="/support#help"', 'href="/support#docs"',
+                 'href="/support#tickets"'):
+        assert link in html
+
+
+async def test_opening_an_app_goes_through_the_portal_and_lands_in_recently_used(client):
+    _, account = await owner_signed_in(client)
+    response = await client.post_form("/apps/akademia/open", {})
+    assert response.status_code == 303
+    assert response.headers["location"] == (
+        f"https://akademia.example.com/logowanie?account={account['public_id']}")
+    htmx = await client.post_form("/apps/centrum-pomocy/open", {}, htmx=True)
+    assert htmx.status_code == 200
+    assert htmx.headers["HX-Redirect"].startswith("https://pomoc.example.com/logowanie?account=")
+    home = await client.get("/")
+    assert "Brak ostatnio używanych aplikacji" not in home.text
+    names = re.findall(r'<button type="submit" class="app-tile">([^<]+)</button>', home.text)
+    assert names == ["Centrum pomocy", "Akademia"]
+    # The forms there are redirected to the applications: the CSP allows their origins.
+    csp = home.headers["content-security-policy"]
+    assert "form-action 'self'" in csp and "https://akademia.example.com" in csp
+    fragment = await client.get("/", headers=HTMX)
+    assert fragment.text.lstrip().startswith('<div id="recent-apps-list">')
+    assert "Akademia" in fragment.text and "<html" not in fragment.text
+
+
+# --- the catalogue -------------------------------------------------------------------------------
+
+
+async def test_the_catalogue_page_and_its_fragment_filter_by_category(client):
+    await owner_signed_in(client)
+    page = await client.get("/apps")
+    assert page.status_code == 200 and "<html" in page.text
+    for product in catalogue.APPLICATIONS:
+        assert f'id="app-{product.slug}"' in page.text
+    assert 'action="/apps/e-faktury/trial"' in page.text
+    assert 'href="https://sklep.example.com/produkty/e-faktury"' in page.text
+    assert 'action="/apps/e-faktury/open"' not in page.text  # not the account's yet
+    assert 'action="/apps/sklep/open"' in page.text
+    fragment = await client.get("/apps?category=hr", headers=HTMX)
+    assert fragment.text.lstrip().startswith('<div id="app-list">')
+    assert 'id="app-e-place"' in fragment.text and 'id="app-e-faktury"' not in fragment.text
+    assert 'hx-swap-oob="innerHTML:#live"' in fragment.text
+    assert fragment.headers["vary"] == "HX-Request"
+    mine = (await client.get("/apps?show=mine")).text
+    assert 'id="app-e-faktury"' not in mine and 'id="app-akademia"' in mine
+    assert '<option value="mine" selected>' in mine
+
+
+@pytest.mark.parametrize("query", ["category=zzz", "category=", "show=x", "category=%00",
+                                   "category=" + "x" * 4000, "category=hr&category=finance",
+                                   "show=mine&show=all"])
+async def test_odd_filters_never_break_the_catalogue(client, query):
+    await owner_signed_in(client)
+    for headers in ({}, HTMX):
+        assert (await client.get(f"/apps?{query}", headers=headers)).status_code == 200
+
+
+async def test_the_catalogue_costs_the_same_queries_whatever_the_account_has(client):
+    await owner_signed_in(client)
+    await client.get("/apps", headers=HTMX)
+    with counting_queries() as before:
+        await client.get("/apps", headers=HTMX)
+    for slug in ("e-faktury", "e-biuro", "e-place"):
+        await client.post_form(f"/apps/{slug}/trial", {})
+    with counting_queries() as after:
+        await client.get("/apps", headers=HTMX)
+    assert before["count"] == after["count"] <= 4, before
+
+
+# --- trials --------------------------------------------------------------------------------------
+
+
+async def test_starting_a_trial_leads_to_the_products_with_it(client):
+    _, account = await owner_signed_in(client)
+    response = await client.post_form("/apps/e-deklaracje/trial", {})
+    assert response.status_code == 303 and response.headers["location"] == "/products"
+    products = await client.get("/products")
+    assert "Rozpoczęto okres próbny aplikacji." in products.text
+    assert "e-Deklaracje" in products.text and "Okres próbny" in products.text
+    (row,) = await Subscription.select().where(Subscription.account == account["id"])
+    assert row["state"] == "trial" and row["ends_on"].strftime("%d.%m.%Y") in products.text
+    assert await OutboxEmail.count() == 1
+    # The app can now be opened, and the banner offers the next product.
+    assert 'action="/apps/e-deklaracje/open"' in (await client.get("/apps")).text
+    assert "Wypróbuj za darmo: e-Faktury" in (await client.get("/")).text
+
+    again = await client.post_form("/apps/e-deklaracje/trial", {}, htmx=True)
+    assert again.status_code == 422
+    assert again.text.lstrip().startswith('<div id="app-list">')
+    assert 'role="alert"' in again.text and "już ma tę aplikację" in again.text
+    assert await Subscription.count() == 1 and await OutboxEmail.count() == 1
+    htmx = await client.post_form("/apps/e-place/trial", {}, htmx=True)
+    assert htmx.headers["HX-Redirect"] == "/products"
+
+
+async def test_refused_actions_are_shown_not_crashed(client):
+    await owner_signed_in(client)
+    no_trial = await client.post_form("/apps/sklep/trial", {})
+    assert no_trial.status_code == 422 and "nie ma okresu próbnego" in no_trial.text
+    not_mine = await client.post_form("/apps/e-faktury/open", {})
+    assert not_mine.status_code == 422 and "To konto nie ma tej aplikacji" in not_mine.text
+    for slug in ("nie-ma", "X", "%00", "a" * 300):
+        for path in (f"/apps/{slug}/open", f"/apps/{slug}/trial"):
+            for headers in ({}, HTMX):
+                response = await client.post_form(path, {}, headers=headers)
+                assert response.status_code == 404, (path, headers)
+    assert await Subscription.count() == 0 and await RecentApplication.count() == 0
+    assert not await AuditEvent.exists().where(AuditEvent.tag.like("account:subscription:%"))
+
+
+async def test_a_member_may_open_and_try_applications(client):
+    owner = await factories.identity("szef@example.com")
+    account = await factories.account(owner)
+    member = await factories.identity("pracownik@example.com")
+    await factories.membership(member, account["id"], "member")
+    await client.sign_in("pracownik@example.com", factories.PASSWORD)
+    assert (await client.post_form("/apps/e-biuro/trial", {})).status_code == 303
+    assert (await client.post_form("/apps/e-biuro/open", {})).status_code == 303
+    to = {r["to_address"] for r in await OutboxEmail.select(OutboxEmail.to_address)}
+    assert to == {"pracownik@example.com", "szef@example.com"}
+
+
+async def test_another_accounts_trial_does_not_show_here(client):
+    await owner_signed_in(client, "moje@example.com", "Moje Konto")
+    stranger = await factories.identity("obcy@example.com")
+    theirs = await factories.account(stranger, name="Obce Konto")
+    await Subscription.insert(Subscription(account=theirs["id"], application=(
+        await catalogue._application("e-faktury"))["id"], state="active",
+        starts_on=catalogue.today()))
+    for headers in ({}, HTMX):
+        html = (await client.get("/apps", headers=headers)).text
+        assert 'action="/apps/e-faktury/open"' not in html
+        assert 'action="/apps/e-faktury/trial"' in html
+    assert "e-Faktury" not in (await client.get("/products")).text
