@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -20,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from portal.security.permissions import Permission
 from portal.services import accounts, companies, tenancy
+from portal.services.paging import Window, page_count, parse_page
 from portal.services.scope import Scope
 from portal.tables import AuditEvent
 
@@ -152,7 +152,7 @@ async def _query(scope: Scope, filters: Filters, limit: int, offset: int, *,
 
 
 @dataclass(frozen=True)
-class EventPage:
+class EventPage(Window):
     rows: list[dict[str, Any]]
     total: int
     page: int
@@ -160,23 +160,15 @@ class EventPage:
     filters: Filters
     per_page: int = PER_PAGE
 
-    @property
-    def first(self) -> int:
-        return 0 if not self.total else (self.page - 1) * self.per_page + 1
-
-    @property
-    def last(self) -> int:
-        return min(self.total, self.page * self.per_page)
-
 
 async def page(scope: Scope, filters: Filters, number: object = None) -> EventPage:
     """One page of the account's events, newest first."""
-    wanted = companies.parse_page(number)
+    wanted = parse_page(number)
     rows = await _query(scope, filters, PER_PAGE, (wanted - 1) * PER_PAGE, with_total=True)
     if not rows and wanted > 1:
         rows = await _query(scope, filters, PER_PAGE, 0, with_total=True)
     total = rows[0]["total"] if rows else 0
-    pages = max(1, math.ceil(total / PER_PAGE))
+    pages = page_count(total, PER_PAGE)
     current = min(wanted, pages)
     if rows and current != wanted and current > 1:
         rows = await _query(scope, filters, PER_PAGE, (current - 1) * PER_PAGE, with_total=True)

@@ -10,7 +10,6 @@ the ``company (account, lower(name))`` index serves the default order.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -23,12 +22,12 @@ from portal.security.permissions import Permission
 from portal.security.tokens import new_hex_id
 from portal.services import audit, company_data, tenancy
 from portal.services.errors import DomainError
+from portal.services.paging import Window, page_count, parse_page
 from portal.services.scope import Client, Scope
 from portal.tables import Company, CompanyAccess
 
 FIELDS = company_data.FIELDS
 PER_PAGE = 25
-MAX_PAGE = 1_000_000
 KEY_LENGTH = 16
 
 #: Sort keys offered by the list; anything else falls back to DEFAULT_SORT.
@@ -69,7 +68,7 @@ async def can_edit(scope: Scope, company_id: UUID) -> bool:
 
 
 @dataclass(frozen=True)
-class CompanyPage:
+class CompanyPage(Window):
     rows: list[dict[str, Any]]
     total: int
     page: int
@@ -77,23 +76,6 @@ class CompanyPage:
     query: str
     sort: str
     per_page: int = PER_PAGE
-
-    @property
-    def first(self) -> int:
-        return 0 if not self.total else (self.page - 1) * self.per_page + 1
-
-    @property
-    def last(self) -> int:
-        return min(self.total, self.page * self.per_page)
-
-
-def parse_page(raw: object) -> int:
-    """A page number from the query string; anything odd is page 1."""
-    try:
-        page = int(str(raw or "1").strip()[:12])
-    except ValueError:
-        return 1
-    return min(max(page, 1), MAX_PAGE)
 
 
 def parse_sort(raw: object) -> str:
@@ -147,7 +129,7 @@ async def list_page(
         counting = counting.where(condition)
         selecting = selecting.where(condition)
     total = await counting
-    pages = max(1, math.ceil(total / PER_PAGE))
+    pages = page_count(total, PER_PAGE)
     current = min(wanted, pages)
     rows = await _ordered(selecting, sort).limit(PER_PAGE).offset((current - 1) * PER_PAGE)
     return CompanyPage(rows=rows, total=total, page=current, pages=pages, query=text, sort=sort)

@@ -28,7 +28,6 @@ as a window function); a page number beyond the end costs a second one. Searchin
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -39,6 +38,7 @@ from portal.db import ENGINE
 from portal.security.permissions import Permission
 from portal.services import accounts, audit, companies, identity, invitations, mail, tenancy
 from portal.services.errors import DomainError, InvalidInput, NotFound
+from portal.services.paging import Window, page_count, parse_page
 from portal.services.scope import Client, Scope
 from portal.settings import Settings
 from portal.tables import Company, CompanyAccess, Identity, Membership, Session
@@ -143,7 +143,7 @@ def meets_policy(policy: str, has_app: bool, has_email: bool) -> bool:
 
 
 @dataclass(frozen=True)
-class PeoplePage:
+class PeoplePage(Window):
     rows: list[dict[str, Any]]
     total: int
     page: int
@@ -157,14 +157,6 @@ class PeoplePage:
     full: bool
     policy: str
     per_page: int = PER_PAGE
-
-    @property
-    def first(self) -> int:
-        return 0 if not self.total else (self.page - 1) * self.per_page + 1
-
-    @property
-    def last(self) -> int:
-        return min(self.total, self.page * self.per_page)
 
     @property
     def sorts(self) -> tuple[str, ...]:
@@ -287,7 +279,7 @@ async def list_page(
     role = _choice(role, ROLES)
     status = _choice(status, STATUSES) if full else ""
     mfa = _choice(mfa, MFA_FILTERS) if full else ""
-    wanted = companies.parse_page(page)
+    wanted = parse_page(page)
     pattern = companies.like_pattern(text)
     policy = scope.account_mfa_policy
     sql = _people_sql(sort, bool(mfa))
@@ -313,7 +305,7 @@ async def list_page(
     if not rows and wanted > 1:  # beyond the end: the first page tells the total
         rows = await fetch(1)
     total = rows[0]["total"] if rows else 0
-    pages = max(1, math.ceil(total / PER_PAGE))
+    pages = page_count(total, PER_PAGE)
     current = min(wanted, pages)
     if rows and current != wanted and current > 1:
         rows = await fetch(current)
@@ -376,8 +368,8 @@ async def _company_page(scope: Scope, query: str | None, page: object) -> tuple[
         counting = counting.where(condition)
         selecting = selecting.where(condition)
     total = await counting
-    pages = max(1, math.ceil(total / MATRIX_PER_PAGE))
-    current = min(companies.parse_page(page), pages)
+    pages = page_count(total, MATRIX_PER_PAGE)
+    current = min(parse_page(page), pages)
     rows = await companies._ordered(selecting, "name").limit(MATRIX_PER_PAGE).offset(
         (current - 1) * MATRIX_PER_PAGE)
     return rows, total, current, pages, text
