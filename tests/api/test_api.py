@@ -124,3 +124,42 @@ async def test_the_openapi_schema_documents_only_the_api(client):
     assert all(path.startswith("/api/v1/") for path in schema["paths"])
     assert "/api/v1/companies" in schema["paths"]
     assert schema["components"]["securitySchemes"]["apiKey"]["scheme"] == "bearer"
+
+
+async def test_people_and_their_access_can_be_read(client, owner):
+    identity_id, account = owner
+    member = await factories.identity("pracownik@example.com", first_name="Ola",
+                                      last_name="Nowak")
+    membership = await factories.membership(member, account["id"], "member",
+                                            {account["main_company_id"]: "edit"})
+    stranger = await factories.identity("obcy-api@example.com")
+    other = await factories.account(stranger, name="Inne")
+    secret = await make_key(identity_id, account)
+    listing = (await client.get("/api/v1/people", headers=bearer(secret))).json()
+    assert {p["email"] for p in listing["items"]} == {"api@example.com",
+                                                      "pracownik@example.com"}
+    person = (await client.get(f"/api/v1/people/{membership}", headers=bearer(secret))).json()
+    assert person["role"] == "member" and person["name"] == "Ola Nowak"
+    assert person["companies"] == [{"company_id": str(account["main_company_id"]),
+                                    "level": "edit"}]
+    from portal.tables import Membership
+
+    theirs = (await Membership.select(Membership.id).where(
+        Membership.account == other["id"]).first())["id"]
+    assert (await client.get(f"/api/v1/people/{theirs}", headers=bearer(secret))
+            ).status_code == 404
+
+
+async def test_the_audit_log_shows_the_keys_account_only(client, owner):
+    identity_id, account = owner
+    writer = await make_key(identity_id, account, scopes=("read", "write"))
+    await client.post("/api/v1/companies", json={"name": "Audytowana"}, headers=bearer(writer))
+    stranger = await factories.identity("inny-audyt@example.com")
+    other = await factories.account(stranger, name="Inne")
+    await make_key(stranger, other)
+    events = (await client.get("/api/v1/audit", headers=bearer(writer))).json()
+    tags = [e["tag"] for e in events["items"]]
+    assert "api:company:create" in tags and "api_key:key:create" in tags
+    assert events["total"] == len(tags)
+    assert tags.count("api_key:key:create") == 1  # the other account's key is not ours to see
+    assert {e["actor_id"] for e in events["items"]} == {str(identity_id)}

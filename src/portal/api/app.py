@@ -8,14 +8,14 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from portal.api.auth import requires_api_key
-from portal.api.controllers import AccountApi, CompaniesApi
+from portal.api.controllers import AccountApi, AuditApi, CompaniesApi, PeopleApi
 from portal.services.errors import DomainError, Forbidden, InvalidInput, NotFound
 
 PREFIX = "/api/v1"
 
 
 def api_router() -> Router:
-    return Router(path=PREFIX, route_handlers=[AccountApi, CompaniesApi],
+    return Router(path=PREFIX, route_handlers=[AccountApi, CompaniesApi, PeopleApi, AuditApi],
                   guards=[requires_api_key], security=[{"apiKey": []}], include_in_schema=True,
                   exception_handlers={DomainError: domain_error})
 

@@ -13,13 +13,20 @@ from litestar.params import FromPath, JSONBody, Parameter
 from portal.api.auth import principal_of
 from portal.api.schemas import (
     AccountOut,
+    AuditEventOut,
+    AuditPage,
+    CompanyAccessOut,
     CompanyIn,
     CompanyOut,
     CompanyPage,
     CompanyPatch,
     Error,
+    PeoplePage,
+    PersonDetail,
+    PersonOut,
 )
-from portal.services import accounts, audit, companies
+from portal.services import accounts, audit, audit_log, companies, people, tenancy
+from portal.services.errors import NotFound
 from portal.services.scope import Client
 
 ERRORS = {
@@ -115,3 +122,59 @@ async def _full(request: Request, rows: list[dict]) -> list[dict]:
         Company.id.is_in([r["id"] for r in rows]))
     by_id = {r["id"]: r for r in full}
     return [by_id[r["id"]] for r in rows if r["id"] in by_id]
+
+
+class PeopleApi(Controller):
+    path = "/people"
+    tags = ["people"]
+
+    @get("/", responses=ERRORS, summary="The account's people, a page at a time")
+    async def list_people(self, request: Request, page: Page = 1, q: Query = "") -> PeoplePage:
+        result = await people.list_page(principal_of(request).scope, q, None, page)
+        items = [PersonOut(id=r["id"], email=r["email"], name=r["name"], role=r["role"],
+                           company_count=r["company_count"])
+                 for r in result.rows if r["status"] == "active"]
+        return PeoplePage(items=items, total=result.total, page=result.page,
+                          pages=result.pages, per_page=result.per_page)
+
+    @get("/{membership_id:uuid}", responses=ERRORS, summary="One person and their access")
+    async def get_person(self, request: Request, membership_id: FromPath[UUID]) -> PersonDetail:
+        from portal.tables import CompanyAccess, Membership
+
+        scope = principal_of(request).scope
+        rows = await tenancy.raw(Membership, scope, _PERSON, membership_id)
+        if not rows:
+            raise NotFound()
+        person = rows[0]
+        every = person["role"] in tenancy.ALL_COMPANIES_ROLES
+        levels = [] if every else await CompanyAccess.select(
+            CompanyAccess.company, CompanyAccess.level).where(
+            CompanyAccess.membership == membership_id)
+        return PersonDetail(id=person["id"], email=person["email"], name=person["name"],
+                            role=person["role"], all_companies=every,
+                            companies=[CompanyAccessOut(company_id=r["company"], level=r["level"])
+                                       for r in levels])
+
+
+_PERSON = """
+SELECT m.id, m.role, i.email,
+       btrim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) AS name
+FROM membership m JOIN identity i ON i.id = m.identity
+LEFT JOIN profile p ON p.identity = m.identity
+WHERE m.account = {} AND m.id = {}
+"""
+
+
+class AuditApi(Controller):
+    path = "/audit"
+    tags = ["audit"]
+
+    @get("/", responses=ERRORS, summary="The account's audit log, newest first")
+    async def events(self, request: Request, page: Page = 1) -> AuditPage:
+        result = await audit_log.page(principal_of(request).scope, audit_log.Filters(), page)
+        return AuditPage(
+            items=[AuditEventOut(id=r["id"], tag=r["tag"], at=r["created_at"],
+                                 actor_id=r["identity_id"], actor_email=r.get("actor_email"),
+                                 ip=r["ip"], data={k: str(v) for k, v in r["data"].items()})
+                   for r in result.rows],
+            total=result.total, page=result.page, pages=result.pages, per_page=result.per_page)

@@ -79,18 +79,28 @@ class CompanyPatch(msgspec.Struct, forbid_unknown_fields=True):
     country: Country | None = None
 
 
+class CompanyAccessOut(msgspec.Struct):
+    company_id: UUID
+    level: str
+
+
 class PersonOut(msgspec.Struct):
+    """A member of the account (``id`` is the membership's id)."""
+
     id: UUID
     email: str
     name: str
     role: str
-    status: str
+    company_count: int
+
+
+class PersonDetail(msgspec.Struct):
+    id: UUID
+    email: str
+    name: str
+    role: str
+    all_companies: bool
     companies: list[CompanyAccessOut]
-
-
-class CompanyAccessOut(msgspec.Struct):
-    company_id: UUID
-    level: str
 
 
 class PeoplePage(msgspec.Struct):
@@ -105,13 +115,15 @@ class AuditEventOut(msgspec.Struct):
     id: UUID
     tag: str
     at: datetime
-    identity_id: UUID | None
+    actor_id: UUID | None
+    actor_email: str | None
     ip: str
     data: dict[str, str]
 
 
 class AuditPage(msgspec.Struct):
     items: list[AuditEventOut]
+    total: int
     page: int
+    pages: int
     per_page: int
-    has_more: bool
