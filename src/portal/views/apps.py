@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from portal.security.guards import requires_permission
 from portal.security.headers import csp_with_form_targets
 from portal.security.permissions import Permission
-from portal.services import catalogue
+from portal.services import accounts, catalogue, people
 from portal.services.errors import DomainError, NotFound
 from portal.views.forms import INVALID, client_of
 from portal.views.rendering import VARY, is_htmx, redirect, render, scope_of, settings_of
@@ -97,4 +97,6 @@ async def home_context(request: Request) -> dict[str, Any]:
     return {
         "recent": await catalogue.recent(scope),
         "offer": await catalogue.trial_offer(scope),
+        "mine": await people.my_access(scope),
+        "account_count": (await accounts.choices(scope)).total,
     }
