@@ -188,9 +188,10 @@ async def authenticate(
     """The identity for an email and password, or LoginFailed: the same message and the same
     work (one argon2 verify) for unknown emails, wrong passwords and throttled attempts."""
     subject = (raw_email or "").strip().lower()[:320]
-    if await throttle.any_blocked(
+    limits = await throttle.check(
         (throttle.LOGIN_IDENTITY, subject), (throttle.LOGIN_ADDRESS, client.ip)
-    ):
+    )
+    if limits.blocked:
         await verify_password(None, password)
         await audit.record("identity:login:throttled", client=client)
         raise LoginFailed()
@@ -207,7 +208,8 @@ async def authenticate(
         raise LoginFailed()
     new_hash = await hash_password(password) if rehash else None
     async with ENGINE.transaction():
-        await throttle.clear(throttle.LOGIN_IDENTITY, subject)
+        if throttle.LOGIN_IDENTITY.key(subject) in limits.counted:
+            await throttle.clear(throttle.LOGIN_IDENTITY, subject)
         values: dict[Any, Any] = {Identity.last_login_at: datetime.now(UTC)}
         if new_hash:
             values[Identity.password_hash] = new_hash

@@ -50,22 +50,30 @@ RETURNING failures, consecutive
 
 
 async def blocked(limit: Limit, subject: str) -> bool:
-    return await any_blocked((limit, subject))
+    return (await check((limit, subject))).blocked
 
 
-async def any_blocked(*checks: tuple[Limit, str]) -> bool:
+@dataclass(frozen=True)
+class Check:
+    blocked: bool
+    #: The keys that have a row at all (a success only needs to clear those).
+    counted: frozenset[str]
+
+
+async def check(*pairs: tuple[Limit, str]) -> Check:
     """Whether any of several (limit, subject) pairs is blocked, in one query."""
-    limits = {limit.key(subject): limit for limit, subject in checks}
+    limits = {limit.key(subject): limit for limit, subject in pairs}
     rows = await Throttle.raw(
         "SELECT key, blocked_until > now() AS waiting, consecutive FROM throttle "
         "WHERE key = ANY({})",
         list(limits),
     )
+    blocked = False
     for row in rows:
         cap = limits[row["key"]].max_consecutive
         if row["waiting"] or (cap is not None and row["consecutive"] >= cap):
-            return True
-    return False
+            blocked = True
+    return Check(blocked=blocked, counted=frozenset(row["key"] for row in rows))
 
 
 async def fail(limit: Limit, subject: str) -> None:

@@ -12,6 +12,16 @@ from portal.tables import Account, Company, Identity, Membership, Profile
 
 PASSWORD = "zielony balkon pełen pomidorów"  # noqa: S105
 
+_HASHES: dict[str, str] = {}
+
+
+async def _hashed(password: str) -> str:
+    """One argon2 hash per password for the whole run: hashing costs ~0.1 s, and a salt per
+    row is not what these tests are about."""
+    if password not in _HASHES:
+        _HASHES[password] = await hash_password(password)
+    return _HASHES[password]
+
 
 async def identity(
     email: str = "jan@example.com",
@@ -25,7 +35,7 @@ async def identity(
         await Identity.insert(
             Identity(
                 email=email,
-                password_hash=await hash_password(password) if password else None,
+                password_hash=await _hashed(password) if password else None,
                 email_verified_at=datetime.now(UTC) if password else None,
                 is_staff=is_staff,
             )
