@@ -96,9 +96,10 @@ def main() -> None:
     cores = os.cpu_count() or 1
     body = f"""
 `python -m bench.oidc_refresh --seconds {args.seconds:g} --clients {args.clients} \
---workers {args.workers}` on {machine()}, {datetime.now(UTC):%Y-%m-%d}. Each request rotates
-the refresh token (one row marked used, one inserted, audit event) and signs a new access
-token and ID token (RS256). The load generator and PostgreSQL run on the same machine.
+--workers {args.workers}` on {machine()}, {datetime.now(UTC):%Y-%m-%d}. Each request
+authenticates the client, rotates the refresh token (one conditional UPDATE marks it used, one
+INSERT stores the next), reads the person's claims and signs a new access token and ID token
+(RS256). The load generator and PostgreSQL run on the same machine.
 
 | figure | value |
 |---|---|
