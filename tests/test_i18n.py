@@ -2,8 +2,9 @@
 
 Source strings are Polish and live in two places: ``_("...")`` literals in the Jinja templates
 (pages, partials, mail) and the Python messages that templates translate with ``_(value)``
-(navigation, error pages, security events, mail subjects, domain errors, validation messages,
-flash messages, page titles). These tests need no database.
+(navigation, error pages, security events, mail subjects, MFA changes, OpenID scope
+descriptions, domain errors, validation messages, flash messages and notices, page titles).
+These tests need no database.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from jinja2.ext import extract_from_ast
 import portal.services
 from portal import i18n
 from portal.security import passwords
-from portal.services import mail, profile
+from portal.services import mail, mfa, oidc, profile
 from portal.services.errors import DomainError, InvalidInput
 from portal.views.errors import TITLES
 from portal.views.navigation import NAVIGATION, NavEntry
@@ -112,30 +113,103 @@ def _call_name(node: ast.Call) -> str | None:
     return None
 
 
+#: Calls whose positional argument at this index is a text the person reads.
+SHOWN_ARGUMENTS = {"_screen": 1, "_error_page": 1, "BadClientRedirect": 1}
+#: Keyword arguments and dict keys (in views: the template context) that carry such a text.
+SHOWN_KEYWORDS = frozenset({"flash", "notice"})
+SHOWN_KEYS = frozenset({"title", "message", "notice"})
+_SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
+
+
+def _own_nodes(scope: ast.AST) -> Iterator[ast.AST]:
+    """The nodes of a module or function, without those of the functions inside it."""
+    todo = list(ast.iter_child_nodes(scope))
+    while todo:
+        node = todo.pop()
+        yield node
+        if not isinstance(node, _SCOPES):
+            todo.extend(ast.iter_child_nodes(node))
+
+
+def _scope_messages(scope: ast.AST, error_names: frozenset[str]) -> Iterator[tuple[str, int]]:
+    """(text, line) of the messages written inline in one function (or at module level)."""
+    nodes = list(_own_nodes(scope))
+    assigned: dict[str, list[ast.expr]] = {}
+    for node in nodes:
+        if isinstance(node, ast.Assign):
+            for target in node.targets:
+                if isinstance(target, ast.Name):
+                    assigned.setdefault(target.id, []).append(node.value)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.value:
+            assigned.setdefault(node.target.id, []).append(node.value)
+
+    def texts(node: ast.AST | None, seen: frozenset[str] = frozenset()) -> Iterator[ast.Constant]:
+        """A constant, both branches of ``a if c else b``, or what a local name is set to."""
+        if _string(node):  # not None, not ""
+            yield node
+        elif isinstance(node, ast.IfExp):
+            yield from texts(node.body, seen)
+            yield from texts(node.orelse, seen)
+        elif isinstance(node, ast.Name) and node.id not in seen:
+            for value in assigned.get(node.id, ()):
+                yield from texts(value, seen | {node.id})
+
+    # names of dicts handed to InvalidInput(...): ``errors["field"] = "..."`` fills them
+    field_maps = {
+        node.args[0].id
+        for node in nodes
+        if isinstance(node, ast.Call)
+        and _call_name(node) == "InvalidInput"
+        and node.args
+        and isinstance(node.args[0], ast.Name)
+    }
+    for node in nodes:
+        found: list[ast.AST | None] = []
+        if isinstance(node, ast.Call):
+            name = _call_name(node)
+            if name == "InvalidInput" and node.args and isinstance(node.args[0], ast.Dict):
+                found += node.args[0].values
+            elif name in error_names:  # raise SomeDomainError("...")
+                found += node.args[:1]
+                found += [k.value for k in node.keywords if k.arg == "message"]
+            if name in SHOWN_ARGUMENTS and len(node.args) > SHOWN_ARGUMENTS[name]:
+                found.append(node.args[SHOWN_ARGUMENTS[name]])
+            found += [k.value for k in node.keywords if k.arg in SHOWN_KEYWORDS]
+        elif isinstance(node, ast.Dict):
+            found += [
+                value
+                for key, value in zip(node.keys, node.values, strict=True)
+                if _string(key) in SHOWN_KEYS
+            ]
+        elif isinstance(node, ast.Assign):
+            if any(
+                isinstance(target, ast.Subscript)
+                and isinstance(target.value, ast.Name)
+                and target.value.id in field_maps
+                for target in node.targets
+            ):
+                found.append(node.value)
+        for candidate in found:
+            for constant in texts(candidate):
+                yield constant.value, constant.lineno
+
+
 def literal_messages() -> dict[str, str]:
-    """Constant messages written inline: ``InvalidInput({field: "..."})`` in services, and in
-    views ``flash="..."``, ``"title": "..."`` and the titles of ``_screen(path, "...", ...)``."""
+    """Constant messages written inline in services and views: field errors for
+    ``InvalidInput`` (a dict literal, or a dict filled by ``errors[field] = "..."``), the
+    message of ``raise SomeDomainError("...")``, ``flash=``/``notice=`` arguments, ``"title"``,
+    ``"message"`` and ``"notice"`` in dicts, and the texts in ``SHOWN_ARGUMENTS``. A local
+    name or ``a if c else b`` in those places is followed to its constants."""
+    domain_error_messages()  # imports every service, so every DomainError subclass exists
+    error_names = frozenset(cls.__name__ for cls in (DomainError, *_subclasses(DomainError)))
     found: dict[str, str] = {}
     files = sorted((PACKAGE / "services").glob("*.py")) + sorted((PACKAGE / "views").glob("*.py"))
     for path in files:
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            texts: list[str | None] = []
-            if isinstance(node, ast.Call):
-                name = _call_name(node)
-                if name == "InvalidInput" and node.args and isinstance(node.args[0], ast.Dict):
-                    texts += [_string(value) for value in node.args[0].values]
-                if name == "_screen" and len(node.args) > 1:
-                    texts.append(_string(node.args[1]))
-                texts += [_string(k.value) for k in node.keywords if k.arg == "flash"]
-            elif isinstance(node, ast.Dict):
-                texts += [
-                    _string(value)
-                    for key, value in zip(node.keys, node.values, strict=True)
-                    if _string(key) == "title"
-                ]
-            for text in texts:
-                if text is not None:
-                    found.setdefault(text, f"{_where(path)}:{node.lineno}")
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        scopes = [tree, *(node for node in ast.walk(tree) if isinstance(node, _SCOPES))]
+        for scope in scopes:
+            for text, lineno in _scope_messages(scope, error_names):
+                found.setdefault(text, f"{_where(path)}:{lineno}")
     return found
 
 
@@ -192,6 +266,10 @@ def python_strings() -> dict[str, str]:
         found.setdefault(label, f"views/security.py: EVENT_LABELS[{tag!r}]")
     for name, subject in mail.SUBJECTS.items():
         found.setdefault(subject, f"services/mail.py: SUBJECTS[{name!r}]")
+    for tag, change in mfa.CHANGES.items():
+        found.setdefault(change, f"services/mfa.py: CHANGES[{tag!r}]")
+    for scope, description in oidc.SCOPE_DESCRIPTIONS.items():
+        found.setdefault(description, f"services/oidc.py: SCOPE_DESCRIPTIONS[{scope!r}]")
     for source in (
         domain_error_messages(),
         literal_messages(),
@@ -225,6 +303,24 @@ def test_template_extraction_finds_the_strings():
     assert "Dzień dobry," in strings  # mail templates too
     assert "Nawigacja główna" in strings  # single-quoted, in a partial
     assert len(strings) > 50
+
+
+def test_inline_messages_are_followed_through_names_and_branches():
+    source = """
+def view(request, failed):
+    message = "A" if failed else "B"
+    errors = {}
+    errors["name"] = "C"
+    if errors:
+        raise InvalidInput(errors)
+    if failed:
+        raise NotFound("D")
+    ignored = "not a message"
+    return redirect(request, "/", flash=message), _error_page(request, "E"), {"title": "F"}
+"""
+    function = ast.parse(source).body[0]
+    found = {text for text, _line in _scope_messages(function, frozenset({"NotFound"}))}
+    assert found == {"A", "B", "C", "D", "E", "F"}
 
 
 def test_every_template_string_has_an_english_translation():
