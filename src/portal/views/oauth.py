@@ -45,6 +45,13 @@ def _error_page(request: Request, message: str, status: int = 400) -> Template:
                                           "message": message}, status=status)
 
 
+def _logout_refused(request: Request) -> Template:
+    """The person sees why in their language; the protocol detail stays out of the page."""
+    return _error_page(request, "Aplikacja poprosiła o wylogowanie w nieprawidłowy sposób "
+                                "(nieznany token albo niezarejestrowany adres powrotu). "
+                                "Nie wylogowaliśmy Cię.")
+
+
 def _authorize_params(source) -> dict[str, str]:
     params = {}
     for name in AUTHORIZE_FIELDS:
@@ -184,8 +191,8 @@ class OAuthController(Controller):
             client_row = await oidc_logout.check_end_session(
                 settings_of(request), params.get("id_token_hint"),
                 params.get("post_logout_redirect_uri"), params.get("client_id"))
-        except oidc.OAuthError as error:
-            return _error_page(request, error.description)
+        except oidc.OAuthError:
+            return _logout_refused(request)
         targets = [params["post_logout_redirect_uri"]] if client_row and params.get(
             "post_logout_redirect_uri") else []
         return render(request, "end_session.html", {
@@ -201,8 +208,8 @@ class OAuthController(Controller):
             await oidc_logout.check_end_session(
                 settings, values["id_token_hint"] or None,
                 values["post_logout_redirect_uri"] or None, values["client_id"] or None)
-        except oidc.OAuthError as error:
-            return _error_page(request, error.description)
+        except oidc.OAuthError:
+            return _logout_refused(request)
         scope = scope_of(request)
         if scope is not None:
             await sessions.sign_out(scope, client_of(request))
