@@ -16,10 +16,7 @@ STATIC_PREFIX = "/static/"
 class SessionMiddleware(ASGIMiddleware):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.lifetimes = sessions.Lifetimes(
-            idle=sessions.timedelta(seconds=settings.session_idle_seconds),
-            absolute=sessions.timedelta(seconds=settings.session_absolute_seconds),
-        )
+        self.lifetimes = sessions.Lifetimes.of(settings)
 
     async def handle(self, scope: ASGIScope, receive: Receive, send: Send, next_app: ASGIApp):
         scope["user"] = None

@@ -17,6 +17,7 @@ from portal.db import ENGINE
 from portal.security.tokens import new_token, token_hash
 from portal.services import audit
 from portal.services.scope import AccountRef, Client, Scope
+from portal.settings import Settings
 from portal.tables import Membership, Session
 
 #: last_seen_at is written at most this often, so a page view is not a write every time.
@@ -36,6 +37,11 @@ async def _ended(hashes: list[str]) -> None:
 class Lifetimes:
     idle: timedelta
     absolute: timedelta
+
+    @classmethod
+    def of(cls, settings: Settings) -> Lifetimes:
+        return cls(idle=timedelta(seconds=settings.session_idle_seconds),
+                   absolute=timedelta(seconds=settings.session_absolute_seconds))
 
 
 def now() -> datetime:

@@ -35,14 +35,6 @@ def mfa_cookie(settings: Settings, raw: str | None) -> Cookie:
                   max_age=int(mfa.ATTEMPT_LIFETIME.total_seconds()) if raw else 0)
 
 
-def _lifetimes(request: Request) -> sessions.Lifetimes:
-    settings = settings_of(request)
-    return sessions.Lifetimes(
-        idle=sessions.timedelta(seconds=settings.session_idle_seconds),
-        absolute=sessions.timedelta(seconds=settings.session_absolute_seconds),
-    )
-
-
 async def sign_in(
     request: Request, identity_row: dict, target: str, amr: tuple[str, ...] = ("pwd",)
 ) -> Response:
@@ -54,7 +46,7 @@ async def sign_in(
     raw = await sessions.start(
         identity_row["id"],
         client_of(request),
-        _lifetimes(request),
+        sessions.Lifetimes.of(settings),
         identity_row.get("last_account_id"),
         amr=amr,
     )
