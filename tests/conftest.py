@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -63,6 +64,22 @@ class Client:
         response = await self.post_form("/login", {"email": email, "password": password})
         assert response.status_code == 303, response.text
         return response
+
+
+#: Headers of an htmx request (the fragment, not the page).
+HTMX = {"HX-Request": "true"}
+#: The UI writes ranges of rows ("Firmy 1-25 z 199") with an en dash.
+DASH = "\N{EN DASH}"
+
+
+@contextmanager
+def counting_queries():
+    """Count the SQL queries run inside the block (Piccolo numbers every query it sends)."""
+    from portal import db
+
+    counter = {"start": db.ENGINE.query_id, "count": 0}
+    yield counter
+    counter["count"] = db.ENGINE.query_id - counter["start"]
 
 
 def field_error(html: str, field: str) -> str | None:

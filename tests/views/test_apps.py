@@ -4,15 +4,14 @@
 from __future__ import annotations
 
 import re
-from contextlib import contextmanager
 
 import pytest
 
-from portal import db
 from portal.services import catalogue
 from portal.tables import AuditEvent, OutboxEmail, RecentApplication, Subscription
 from portal.testing import factories
-from tests.views.test_companies import HTMX, owner_signed_in
+from tests.conftest import HTMX, counting_queries
+from tests.views.test_companies import owner_signed_in
 
 
 @pytest.fixture(autouse=True)
@@ -20,11 +19,6 @@ async def seeded() -> None:
     await catalogue.seed()
 
 
-@contextmanager
-def counting_queries():
-    counter = {"start": db.ENGINE.query_id, "count": 0}
-    yield counter
-    counter["count"] = db.ENGINE.query_id - counter["start"]
 
 
 # --- home ----------------------------------------------------------------------------------------

@@ -5,20 +5,15 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextlib import contextmanager
 
 import pytest
 
-from portal import db
 from portal.tables import AuditEvent, Company
 from portal.testing import factories
-from tests.conftest import field_error
-
-DASH = "\N{EN DASH}"  # the UI writes ranges with an en dash
+from tests.conftest import DASH, HTMX, counting_queries, field_error
 
 NEW = {"name": "Piekarnia Pod Lipą", "nip": "7740001454", "street": "ul. Lipowa 3",
        "postal_code": "09-400", "city": "Płock", "country": "PL"}
-HTMX = {"HX-Request": "true"}
 
 
 async def owner_signed_in(client, email="firmy@example.com", name="Konto Firm"):
@@ -39,12 +34,6 @@ async def snapshot() -> list[dict]:
     return await Company.select().order_by(Company.id)
 
 
-@contextmanager
-def counting_queries():
-    """Counts the SQL statements Piccolo sends (every query passes ``get_query_id``)."""
-    counter = {"start": db.ENGINE.query_id, "count": 0}
-    yield counter
-    counter["count"] = db.ENGINE.query_id - counter["start"]
 
 
 # --- the list ----------------------------------------------------------------------------------

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from contextlib import contextmanager
 
 import pytest
 
-from portal import db
 from portal.tables import (
     Account,
     AuditEvent,
@@ -23,10 +21,16 @@ from portal.tables import (
     Session,
 )
 from portal.testing import factories
-from tests.conftest import Client, field_error, http_client, last_mail, link_in
-
-HTMX = {"HX-Request": "true"}
-DASH = "\N{EN DASH}"
+from tests.conftest import (
+    DASH,
+    HTMX,
+    Client,
+    counting_queries,
+    field_error,
+    http_client,
+    last_mail,
+    link_in,
+)
 
 
 async def owner_signed_in(client, email="szefowa@example.com", name="Konto Szefowej"):
@@ -60,11 +64,6 @@ async def snapshot() -> dict[str, list]:
     }
 
 
-@contextmanager
-def counting_queries():
-    counter = {"start": db.ENGINE.query_id, "count": 0}
-    yield counter
-    counter["count"] = db.ENGINE.query_id - counter["start"]
 
 
 async def membership_of(identity_id) -> dict:
