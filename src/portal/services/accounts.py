@@ -211,6 +211,11 @@ async def choices(scope: Scope, query: str | None = None) -> Choices:
     )
 
 
+async def count_for(scope: Scope) -> int:
+    """How many accounts the person belongs to (one count, no rows)."""
+    return await Membership.count().where(Membership.identity == scope.identity_id)
+
+
 async def switch(scope: Scope, public_id: str) -> dict[str, Any]:
     """Make one of the person's accounts current; an account they are not in is NotFound."""
     public_id = (public_id or "").strip().lower()

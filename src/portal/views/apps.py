@@ -98,5 +98,5 @@ async def home_context(request: Request) -> dict[str, Any]:
         "recent": await catalogue.recent(scope),
         "offer": await catalogue.trial_offer(scope),
         "mine": await people.my_access(scope),
-        "account_count": (await accounts.choices(scope)).total,
+        "account_count": await accounts.count_for(scope),
     }
