@@ -10,9 +10,9 @@ from litestar.response import Template
 
 from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
-from portal.services import api_keys, mfa
+from portal.services import api_keys
 from portal.services.errors import DomainError
-from portal.views.forms import INVALID, client_of, field_errors
+from portal.views.forms import INVALID, client_of, field_errors, reauthenticated
 from portal.views.mfa import mfa_context
 from portal.views.rendering import redirect, render, scope_of, settings_of
 
@@ -52,12 +52,8 @@ class ApiKeysController(Controller):
         }
         reauth = {k: form.get(k) if isinstance(form.get(k), str) else ""
                   for k in ("password", "code")}
-        scope = scope_of(request)
         try:
-            if not mfa.is_fresh(scope) and (reauth["password"] or reauth["code"]):
-                scope = await mfa.reauthenticate(settings_of(request), scope,
-                                                 reauth["password"], reauth["code"],
-                                                 client_of(request))
+            scope = await reauthenticated(request, reauth)
             row, secret = await api_keys.create(scope, values, client_of(request))
         except DomainError as error:
             errors = {**field_errors(error), "target": "api-key"}

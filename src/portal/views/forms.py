@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Request
 
 from portal.services.errors import DomainError, InvalidInput
-from portal.services.scope import Client
+from portal.services.scope import Client, Scope
 
 #: Validation errors re-render the form with this status (htmx is configured to swap it).
 INVALID = 422
@@ -30,3 +30,19 @@ def field_errors(error: DomainError) -> dict[str, str]:
 def client_of(request: Request) -> Client:
     host = request.client.host if request.client else ""
     return Client(ip=host or "", user_agent=request.headers.get("user-agent", "")[:512])
+
+
+async def reauthenticated(request: Request, values: dict[str, str]) -> Scope:
+    """A sensitive form carries the password or a code when the session is not fresh: check
+    it (mfa.reauthenticate raises when wrong) and let the rest of the request see the fresh
+    scope. Without either, the scope is returned as it is and the service decides."""
+    from portal.services import mfa
+
+    scope = request.scope["user"]
+    if mfa.is_fresh(scope) or not (values.get("password") or values.get("code")):
+        return scope
+    scope = await mfa.reauthenticate(request.app.state.settings, scope,
+                                     values.get("password", ""), values.get("code", ""),
+                                     client_of(request))
+    request.scope["user"] = scope
+    return scope

@@ -15,7 +15,7 @@ from portal.services import mfa, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
 from portal.views.auth import MFA_COOKIE, mfa_cookie, sign_in
-from portal.views.forms import INVALID, client_of, field_errors, form_values
+from portal.views.forms import INVALID, client_of, field_errors, form_values, reauthenticated
 from portal.views.rendering import language_of, redirect, render, scope_of, settings_of
 
 
@@ -82,15 +82,6 @@ class MfaLoginController(Controller):
 async def mfa_context(request: Request) -> dict:
     scope = scope_of(request)
     return {"mfa": await mfa.status(scope.identity_id), "fresh": mfa.is_fresh(scope)}
-
-
-async def _reauth_if_given(request: Request, values: dict[str, str]):
-    """Sensitive forms carry the password or a code when the session is not fresh."""
-    scope = scope_of(request)
-    if mfa.is_fresh(scope) or not (values.get("password") or values.get("code")):
-        return scope
-    return await mfa.reauthenticate(settings_of(request), scope, values.get("password", ""),
-                                    values.get("code", ""), client_of(request))
 
 
 async def _rotated(request: Request, response: Response) -> Response:
@@ -172,7 +163,7 @@ class MfaSettingsController(Controller):
     async def disable(self, request: Request, method: FromPath[str]) -> Response:
         values = await form_values(request, "password", "code")
         try:
-            scope = await _reauth_if_given(request, values)
+            scope = await reauthenticated(request, values)
             await mfa.disable(settings_of(request), scope, method, client_of(request))
         except DomainError as error:
             errors = {**field_errors(error), "target": method}
@@ -185,7 +176,7 @@ class MfaSettingsController(Controller):
     async def regenerate(self, request: Request) -> Template:
         values = await form_values(request, "password", "code")
         try:
-            scope = await _reauth_if_given(request, values)
+            scope = await reauthenticated(request, values)
             codes = await mfa.regenerate_recovery(settings_of(request), scope,
                                                   client_of(request))
         except DomainError as error:

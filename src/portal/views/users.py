@@ -17,12 +17,12 @@ from litestar.response import Stream, Template
 
 from portal.security.guards import requires_identity, requires_permission
 from portal.security.permissions import Permission
-from portal.services import audit_log, invitations, mfa, people
+from portal.services import audit_log, invitations, people
 from portal.services.errors import DomainError, NotFound
 from portal.views.account import refuse
 from portal.views.auth import sign_in
 from portal.views.flash import flash_cookie
-from portal.views.forms import INVALID, client_of, field_errors, form_values
+from portal.views.forms import INVALID, client_of, field_errors, form_values, reauthenticated
 from portal.views.mfa import mfa_context
 from portal.views.rendering import (
     VARY,
@@ -368,12 +368,8 @@ class UsersController(Controller):
         client = client_of(request)
         person = await self._person(request, membership_id)  # 404 before anything else
         values = await form_values(request, "password", "code")
-        scope = scope_of(request)
         try:
-            if not mfa.is_fresh(scope) and (values["password"] or values["code"]):
-                scope = await mfa.reauthenticate(settings, scope, values["password"],
-                                                 values["code"], client)
-                request.scope["user"] = scope
+            scope = await reauthenticated(request, values)
             await people.remove(settings, scope, person["id"], client)
         except (NotFound, people.NotAllowed) as error:
             _refuse(error)
