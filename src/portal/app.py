@@ -10,7 +10,6 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 from litestar import Litestar
-from litestar.config.csrf import CSRFConfig
 from litestar.datastructures import State
 from litestar.datastructures.headers import CacheControlHeader
 from litestar.plugins.jinja import JinjaTemplateEngine
@@ -19,6 +18,7 @@ from litestar.template.config import TemplateConfig
 
 from portal import db, logs
 from portal.api import app as api_app
+from portal.security.csrf import CsrfMiddleware
 from portal.security.headers import security_headers
 from portal.security.middleware import SessionMiddleware
 from portal.services import mail, oidc_logout, sessions
@@ -48,6 +48,11 @@ from portal.views.users import (
 
 HERE = Path(__file__).parent
 WARSAW = ZoneInfo("Europe/Warsaw")
+
+#: Paths exempt from the CSRF checks: applications call them with their own authentication
+#: (an API key, the OAuth client's credentials or a bearer token), never with the person's
+#: cookies alone.
+CSRF_EXEMPT = ("/api/v1/", "/oauth/token", "/oauth/revoke", "/oauth/userinfo", "/healthz")
 
 
 def template_engine() -> JinjaTemplateEngine:
@@ -129,15 +134,7 @@ def create_app(settings: Settings) -> Litestar:
             *PENDING_SCREENS,
             static,
         ],
-        middleware=[SessionMiddleware(settings)],
-        csrf_config=CSRFConfig(
-            secret=settings.secret_key,
-            cookie_httponly=True,
-            cookie_secure=settings.https,
-            cookie_samesite="lax",
-            # Called by applications (no browser, no cookie): authenticated otherwise.
-            exclude=["/api/v1/", "/oauth/token", "/oauth/revoke", "/oauth/userinfo", "/healthz"],
-        ),
+        middleware=[SessionMiddleware(settings), CsrfMiddleware(settings, CSRF_EXEMPT)],
         template_config=TemplateConfig(instance=template_engine()),
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[security_headers(settings)],

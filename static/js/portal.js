@@ -183,6 +183,20 @@
     if (fallback) fallback.focus();
   });
 
+  // A response that started a new session id (an MFA change) carries the CSRF token bound to
+  // it: every later request from this page must send that one (security/csrf.py).
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr;
+    var token = xhr && xhr.getResponseHeader("X-CSRF-Token");
+    if (!token || !/^[0-9a-f]{96}$/.test(token)) return;
+    var headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    headers["x-csrftoken"] = token;
+    document.body.setAttribute("hx-headers", JSON.stringify(headers));
+    document.querySelectorAll('input[name="_csrf_token"]').forEach(function (input) {
+      input.value = token;
+    });
+  });
+
   document.addEventListener("DOMContentLoaded", function () {
     revealEnhancements(document);
     accountSwitcher();

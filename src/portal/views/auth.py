@@ -8,7 +8,7 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from portal.security.guards import requires_identity
-from portal.security.middleware import session_cookie
+from portal.security.middleware import set_session
 from portal.services import identity, mfa, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
@@ -51,7 +51,7 @@ async def sign_in(
         amr=amr,
     )
     response = redirect(request, target)
-    response.set_cookie(session_cookie(settings, raw))
+    set_session(request, response, raw)
     return response
 
 
@@ -103,7 +103,7 @@ class AuthController(Controller):
         if scope is not None:
             await sessions.sign_out(scope, client_of(request))
         response = redirect(request, "/login", flash="Wylogowano.")
-        response.set_cookie(session_cookie(settings_of(request), None))
+        set_session(request, response, None)
         return response
 
     @get("/register", opt=PUBLIC)
@@ -265,7 +265,7 @@ class AuthController(Controller):
         response = redirect(
             request, "/login", flash="Hasło zostało zmienione. Zaloguj się nowym hasłem."
         )
-        response.set_cookie(session_cookie(settings_of(request), None))
+        set_session(request, response, None)
         return response
 
 

@@ -10,7 +10,7 @@ from litestar.response import Template
 
 from portal.security import totp
 from portal.security.guards import requires_identity
-from portal.security.middleware import session_cookie
+from portal.security.middleware import set_session
 from portal.services import mfa, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
@@ -87,7 +87,7 @@ async def mfa_context(request: Request) -> dict:
 async def _rotated(request: Request, response: Response) -> Response:
     """A change of how the person signs in is a privilege change: a new session id."""
     raw = await sessions.rotate(scope_of(request))
-    response.set_cookie(session_cookie(settings_of(request), raw))
+    set_session(request, response, raw)
     return response
 
 

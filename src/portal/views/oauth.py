@@ -11,7 +11,7 @@ from litestar.response import Redirect, Template
 
 from portal.security.guards import requires_identity
 from portal.security.headers import csp_with_form_targets
-from portal.security.middleware import session_cookie
+from portal.security.middleware import set_session
 from portal.services import mfa, oidc, oidc_keys, oidc_logout, sessions
 from portal.views.auth import mfa_cookie
 from portal.views.forms import client_of, form_values
@@ -217,7 +217,7 @@ class OAuthController(Controller):
                                           values["state"] or None)
         response = (Redirect(target, status_code=303) if target
                     else redirect(request, "/login", flash="Wylogowano."))
-        response.set_cookie(session_cookie(settings, None))
+        set_session(request, response, None)
         return response
 
 
