@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from e2e.server import SECRET_KEY
+from portal.services import mail
 from portal.tables import OutboxEmail
 
 
@@ -16,7 +18,7 @@ async def latest(to: str) -> str:
         .first()
     )
     assert row is not None, f"no mail to {to}"
-    return row["text_body"]
+    return mail.unseal(row["text_body"], SECRET_KEY)
 
 
 async def count(to: str) -> int:

@@ -37,6 +37,10 @@ class Server:
         return "\n".join(text.splitlines()[-lines:])
 
 
+#: The e2e server's key (the mailbox decrypts the outbox with it).
+SECRET_KEY = "e2e-secret-key-not-for-production-0123456789"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
@@ -49,7 +53,7 @@ def server_environment(database_url: str, data_dir: Path, base_url: str) -> dict
     env.update(
         PORTAL_DATABASE_URL=database_url,
         PORTAL_DATA_DIR=str(data_dir),
-        PORTAL_SECRET_KEY="e2e-secret-key-not-for-production-0123456789",
+        PORTAL_SECRET_KEY=SECRET_KEY,
         PORTAL_BASE_URL=base_url,
         PORTAL_DEV="1",
         PYTHONUNBUFFERED="1",

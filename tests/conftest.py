@@ -96,7 +96,9 @@ def field_error(html: str, field: str) -> str | None:
 
 
 async def last_mail(to: str) -> dict:
-    """The newest outbox mail to an address (the test's mailbox)."""
+    """The newest outbox mail to an address (the test's mailbox), its bodies decrypted."""
+    from portal.services import mail
+    from portal.settings import Settings
     from portal.tables import OutboxEmail
 
     row = await (
@@ -106,7 +108,7 @@ async def last_mail(to: str) -> dict:
         .first()
     )
     assert row is not None, f"no mail to {to}"
-    return row
+    return mail.readable(row, Settings.from_env().secret_key)
 
 
 def link_in(mail: dict, prefix: str) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from aiosmtpd.handlers import Message
 from portal.db import ENGINE
 from portal.services import mail
 from portal.tables import OutboxEmail
+from tests.conftest import last_mail
 
 
 class Inbox(Message):
@@ -108,3 +110,28 @@ async def test_mail_is_written_in_the_callers_transaction(settings):
             await mail.queue(settings, "x@example.com", "password_changed")
             raise RuntimeError("the change failed")
     assert await OutboxEmail.count() == 0
+
+
+async def test_a_copy_of_the_database_holds_no_live_link_or_code(settings, smtp_port):
+    """Verification, reset and invitation links and sign-in codes are in the outbox only
+    encrypted, and not at all once sent; support still sees who got what and when."""
+    await mail.queue(settings, "osoba@example.com", "verify", token="SEKRET-LINKU-123")
+    await mail.queue(settings, "osoba@example.com", "mfa_code", code="87654321")
+    dump = json.dumps(await OutboxEmail.select(), default=str)
+    assert "SEKRET-LINKU-123" not in dump and "87654321" not in dump
+    readable = await last_mail("osoba@example.com")
+    assert "87654321" in readable["text_body"] and "87654321" in readable["html_body"]
+
+    controller, inbox = start_server(smtp_port)
+    try:
+        assert await mail.deliver_due(replace(settings,
+                                              smtp_url=f"smtp://127.0.0.1:{smtp_port}")) == 2
+    finally:
+        controller.stop()
+    delivered = b"".join(part.get_payload(decode=True) or b"" for message in inbox.messages
+                         for part in message.walk() if not part.is_multipart())
+    assert b"SEKRET-LINKU-123" in delivered and b"87654321" in delivered
+    rows = await OutboxEmail.select().order_by(OutboxEmail.template)
+    assert [(r["to_address"], r["template"]) for r in rows] == [
+        ("osoba@example.com", "mfa_code"), ("osoba@example.com", "verify")]
+    assert all(r["sent_at"] and r["text_body"] == r["html_body"] == "" for r in rows)

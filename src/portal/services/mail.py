@@ -3,6 +3,11 @@
 A mail server that is down loses nothing: a failed delivery is retried with a growing
 backoff. ``FOR UPDATE SKIP LOCKED`` lets several app processes share the queue without
 sending a mail twice.
+
+Mail carries live one-time links and codes (verification, reset, invitations, sign-in
+codes), so a copy of the database must not be a copy of them: bodies are stored encrypted
+with a key derived from PORTAL_SECRET_KEY and emptied once the mail is sent. The row keeps
+what support needs: recipient, subject, template and times.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from jinja2 import Environment, FileSystemLoader
 
 from portal.db import ENGINE
 from portal.i18n import translator
+from portal.security import totp
 from portal.settings import Settings
 from portal.tables import OutboxEmail
 
@@ -46,7 +52,6 @@ SUBJECTS = {
     "mfa_changed": "Zmiana logowania dwuetapowego",
     "recovery_code_used": "Użyto kodu odzyskiwania",
     "invitation": "Zaproszenie do konta firmy",
-    "membership_added": "Dodano Cię do konta firmy",
     "membership_removed": "Nie masz już dostępu do konta firmy",
     "trial_started": "Rozpoczęto okres próbny",
     "ticket_created": "Przyjęliśmy Twoje zgłoszenie",
@@ -69,11 +74,34 @@ async def queue(settings: Settings, to: str, template: str, *, language: str = "
         OutboxEmail(
             to_address=to,
             subject=f"{subject} · {settings.brand}",
-            text_body=text,
-            html_body=to_html(text, language or "pl"),
+            template=template,
+            text_body=seal(text, settings.secret_key),
+            html_body=seal(to_html(text, language or "pl"), settings.secret_key),
             next_attempt_at=datetime.now(UTC),
         )
     )
+
+
+#: Sealed bodies start with this; anything else is a body from before sealing (plain).
+_SEALED = "sealed:"
+
+
+def seal(body: str, secret_key: str) -> str:
+    # The same HKDF-derived Fernet as TOTP secrets, under its own purpose string.
+    return _SEALED + totp.encrypt(body, secret_key + ":outbox-mail")
+
+
+def unseal(body: str, secret_key: str) -> str:
+    """The readable body ('' when it was emptied after sending, or the key changed)."""
+    if not body.startswith(_SEALED):
+        return body
+    return totp.decrypt(body[len(_SEALED):], secret_key + ":outbox-mail") or ""
+
+
+def readable(row: dict, secret_key: str) -> dict:
+    """An outbox row with its bodies decrypted (the sender, the dev mailbox, tests)."""
+    return {**row, "text_body": unseal(row.get("text_body", ""), secret_key),
+            "html_body": unseal(row.get("html_body", ""), secret_key)}
 
 
 _URL = re.compile(r"(https?://[^\s<>\"]+)")
@@ -139,7 +167,7 @@ async def deliver_due(settings: Settings, batch: int = 20) -> int:
     async with ENGINE.transaction():
         for row in await OutboxEmail.raw(_DUE, batch):
             try:
-                await _send(settings, _message(settings, row))
+                await _send(settings, _message(settings, readable(row, settings.secret_key)))
             except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
                 log.warning(
                     "mail %s not delivered (attempt %d): %s",
@@ -156,9 +184,12 @@ async def deliver_due(settings: Settings, batch: int = 20) -> int:
                 ).where(OutboxEmail.id == row["id"])
             else:
                 sent += 1
-                await OutboxEmail.update({OutboxEmail.sent_at: datetime.now(UTC)}).where(
-                    OutboxEmail.id == row["id"]
-                )
+                # Sent: nothing of it stays to be replayed (its links and codes are live).
+                await OutboxEmail.update({
+                    OutboxEmail.sent_at: datetime.now(UTC),
+                    OutboxEmail.text_body: "",
+                    OutboxEmail.html_body: "",
+                }).where(OutboxEmail.id == row["id"])
     return sent
 
 
@@ -173,6 +204,8 @@ async def run_sender(settings: Settings, interval: float = 2.0) -> None:
         await asyncio.sleep(interval)
 
 
-async def recent(limit: int = 50) -> list[dict]:
-    """The outbox, newest first (the dev mailbox at /dev/mail)."""
-    return await OutboxEmail.select().order_by(OutboxEmail.created_at, ascending=False).limit(limit)
+async def recent(settings: Settings, limit: int = 50) -> list[dict]:
+    """The outbox, newest first and readable (the dev mailbox at /dev/mail)."""
+    rows = await OutboxEmail.select().order_by(OutboxEmail.created_at,
+                                               ascending=False).limit(limit)
+    return [readable(row, settings.secret_key) for row in rows]

@@ -1,4 +1,6 @@
-"""The transactional outbox: mail written in the same transaction as its cause."""
+"""The transactional outbox: mail written in the same transaction as its cause.
+
+Bodies are encrypted (they carry one-time links and codes) and emptied once sent."""
 
 from piccolo.columns import Integer, Text, Timestamptz, Varchar
 
@@ -8,6 +10,7 @@ from portal.tables._base import Base
 class OutboxEmail(Base, tablename="outbox_email"):
     to_address = Varchar(length=320)
     subject = Varchar(length=300)
+    template = Varchar(length=64, default="")
     text_body = Text()
     html_body = Text(default="")
     attempts = Integer(default=0)

@@ -15,6 +15,5 @@ async def dev_mail(request: Request) -> Template:
     settings = settings_of(request)
     if not settings.dev or settings.smtp_url:
         raise NotFoundException()
-    return render(
-        request, "dev_mail.html", {"title": "Skrzynka deweloperska", "mails": await mail.recent()}
-    )
+    mails = await mail.recent(settings)
+    return render(request, "dev_mail.html", {"title": "Skrzynka deweloperska", "mails": mails})
