@@ -7,6 +7,7 @@ context (scope, language, navigation, flash) and the ``Vary: HX-Request`` header
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.response import Redirect, Template
@@ -86,6 +87,7 @@ def redirect(request: Request, url: str, *, flash: str | None = None) -> Respons
     """303 to ``url``; for htmx, ``HX-Redirect`` so the browser navigates as a whole."""
     settings = settings_of(request)
     cookies = [flash_cookie(settings.secret_key, flash, settings.https)] if flash else []
+    url = encoded(url)
     if is_htmx(request):
         return Response(
             content=b"", status_code=200, headers={"HX-Redirect": url, **VARY}, cookies=cookies
@@ -93,8 +95,33 @@ def redirect(request: Request, url: str, *, flash: str | None = None) -> Respons
     return Redirect(path=url, status_code=303, headers=VARY, cookies=cookies)
 
 
+#: What may stay as it is in a URL (RFC 3986 reserved and unreserved characters, and "%" of
+#: sequences already encoded); everything else, controls and spaces included, is encoded.
+_URL_SAFE = "/?#[]@!$&'()*+,;=:-._~%"
+
+
+def encoded(url: str) -> str:
+    """``url`` with every character a header or a browser could misread percent-encoded."""
+    return quote(url, safe=_URL_SAFE)
+
+
 def safe_next(url: str | None, default: str = "/") -> str:
-    """Only same-site paths may be redirect targets (no open redirect)."""
-    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+    """A redirect target from the request, only ever a path (and query) of this site.
+
+    Browsers drop tabs and newlines from URLs and read a backslash as a slash, so
+    "/\t/evil.example" or "/\\evil.example" would leave the site: any control character,
+    space or backslash refuses the target. What remains is parsed and rebuilt from its path
+    and query alone, percent-encoded."""
+    if not url or len(url) > 2048 or any(ord(c) < 0x21 or ord(c) == 0x7F or c == "\\"
+                                         for c in url):
         return default
-    return url
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc or not parts.path.startswith("/"):
+        return default
+    if any(segment.lower().replace("%2e", ".") in (".", "..")
+           for segment in parts.path.split("/")):
+        return default  # dot segments ("/x/../..//host") could resolve to "//host"
+    rebuilt = encoded(parts.path) + ("?" + encoded(parts.query) if parts.query else "")
+    if rebuilt.startswith("//"):
+        return default
+    return rebuilt
