@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -163,3 +164,26 @@ async def test_the_audit_log_shows_the_keys_account_only(client, owner):
     assert events["total"] == len(tags)
     assert tags.count("api_key:key:create") == 1  # the other account's key is not ours to see
     assert {e["actor_id"] for e in events["items"]} == {str(identity_id)}
+
+
+async def test_a_key_limited_to_one_company_reads_only_events_about_it(client, owner):
+    """An accounting office's key for one client company must not read its other clients
+    (their ids and names are in the account's events)."""
+    identity_id, account = owner
+    writer = await make_key(identity_id, account, scopes=("read", "write"))
+    ours = (await client.post("/api/v1/companies", json={"name": "Nasza Firma"},
+                              headers=bearer(writer))).json()["id"]
+    theirs = (await client.post("/api/v1/companies", json={"name": "Tajny Klient"},
+                                headers=bearer(writer))).json()["id"]
+    await client.patch(f"/api/v1/companies/{ours}", json={"city": "Kraków"},
+                       headers=bearer(writer))
+    limited = await make_key(identity_id, account, company_ids=[ours])
+    events = (await client.get("/api/v1/audit", headers=bearer(limited))).json()
+    assert events["items"], "it sees the events about its own company"
+    assert {e["data"]["company_id"] for e in events["items"]} == {ours}
+    assert events["total"] == len(events["items"])
+    text = json.dumps(events)
+    assert theirs not in text and "Tajny Klient" not in text
+    # The whole account's key still reads everything.
+    everything = (await client.get("/api/v1/audit", headers=bearer(writer))).json()
+    assert theirs in json.dumps(everything)

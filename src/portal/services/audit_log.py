@@ -2,7 +2,8 @@
 filters (who, what, when), pages, and a CSV export of everything the filters match.
 
 Only events recorded with the current account's id are ever read (the account id is the first
-placeholder of every query). "Who" matches the person who acted or the person it was about;
+placeholder of every query); a scope limited to some companies reads only the events about
+one of them. "Who" matches the person who acted or the person it was about;
 "what" is an event tag or a family of tags; "when" is a range of days in Polish time.
 """
 
@@ -117,6 +118,7 @@ WHERE e.account_id = {}
   AND ({}::timestamptz IS NULL OR e.created_at >= {})
   AND ({}::timestamptz IS NULL OR e.created_at < {})
   AND ({}::timestamptz IS NULL OR (e.created_at, e.id) < ({}, {}::uuid))
+  AND ({}::text[] IS NULL OR e.data ->> 'company_id' = ANY({}::text[]))
 ORDER BY e.created_at DESC, e.id DESC
 LIMIT {} OFFSET {}
 """
@@ -135,6 +137,10 @@ async def _query(scope: Scope, filters: Filters, limit: int, offset: int, *,
     what = FAMILIES.get(filters.what, filters.what).replace("_", "\\_")
     start, end = _bounds(filters)
     after_at, after_id = after if after else (None, None)
+    # A scope limited to some companies (an API key) sees only the events about one of them:
+    # the others (people, invitations, the account) name companies it must not see.
+    limited = (sorted(str(company) for company in scope.company_ids)
+               if scope.company_ids is not None else None)
     sql = _EVENTS.replace("{total}", ", count(*) OVER () AS total" if with_total else "")
     rows = await tenancy.raw(
         AuditEvent, scope, sql,
@@ -143,6 +149,7 @@ async def _query(scope: Scope, filters: Filters, limit: int, offset: int, *,
         start, start,
         end, end,
         after_at, after_at, str(after_id) if after_id else None,
+        limited, limited,
         limit, offset,
     )
     for row in rows:
