@@ -1,4 +1,4 @@
-"""People of an account: adding by email (an ID now, an invitation otherwise), the same email
+"""People of an account: adding by email (always an invitation), the same email
 once per account, roles and the owner rules (also under concurrency, also in the database),
 company levels, removal and leaving, the list, invitations from start to end."""
 
@@ -40,7 +40,8 @@ async def fresh(scope):
 async def owned_account(email="wlasciciel@example.com", name="Konto Główne"):
     owner = await factories.identity(email)
     account = await factories.account(owner, name=name)
-    return owner, account, await scope_for(owner, account, "owner")
+    # Signed in a moment ago: sign-in counts as re-authentication.
+    return owner, account, await fresh(await scope_for(owner, account, "owner"))
 
 
 async def member_of(account, email, role="member", companies=None):
@@ -56,27 +57,54 @@ def token_from(mail: dict) -> str:
 # --- adding by email ----------------------------------------------------------------------------
 
 
-async def test_an_existing_id_becomes_a_member_at_once_and_gets_a_notice(settings):
+async def test_an_existing_id_gets_an_invitation_like_any_email_and_joins_when_it_accepts(
+        settings):
+    """Adding a person never tells whether the email has an ID (anyone can make an account
+    and try emails): the same answer, an invitation and a mail either way."""
     _, account, scope = await owned_account()
     second = await factories.company(account["id"], name="Druga Spółka")
     colleague = await factories.identity("Kolega@Example.com")
-    added = await people.add(settings, scope, {"email": "kolega@EXAMPLE.com", "role": "member"},
-                             {str(second): "edit", str(account["main_company_id"]): "none"},
-                             CLIENT)
-    assert added.kind == "member"
+    levels = {str(second): "edit", str(account["main_company_id"]): "none"}
+    known = await people.add(settings, scope, {"email": "kolega@EXAMPLE.com", "role": "member"},
+                             levels, CLIENT)
+    unknown = await people.add(settings, scope, {"email": "obcy@example.com", "role": "member"},
+                               levels, CLIENT)
+    assert known.kind == unknown.kind == "invitation"
+    assert await Membership.count().where(Membership.identity == colleague) == 0
+    assert await Invitation.count() == 2
+    notice = await last_mail("kolega@example.com")
+    assert "Konto Główne" in notice["text_body"] and "/invitations/" in notice["text_body"]
+    # The invitation waits in the colleague's switcher; accepting it makes the membership.
+    colleague_scope = await scope_for(colleague)
+    pending = await invitations.pending_for(colleague_scope)
+    assert [row["account_name"] for row in pending] == ["Konto Główne"]
+    await invitations.accept_by_id(colleague_scope, pending[0]["id"], CLIENT)
     membership = await Membership.select().where(Membership.identity == colleague).first()
     assert (membership["account"], membership["role"]) == (account["id"], "member")
     access = await CompanyAccess.select(CompanyAccess.company, CompanyAccess.level).where(
         CompanyAccess.membership == membership["id"])
     assert access == [{"company": second, "level": "edit"}]
-    notice = await last_mail("Kolega@Example.com")
-    assert "Konto Główne" in notice["text_body"] and "/login" in notice["text_body"]
-    event = await AuditEvent.select().where(AuditEvent.tag == "membership:person:add").first()
-    assert event["account_id"] == account["id"] and event["data"]
-    assert await Invitation.count() == 0
-    # ...and the account is in their switcher.
     choices = await accounts.choices(await scope_for(colleague))
     assert [c.name for c in choices.accounts] == ["Konto Główne"]
+
+
+async def test_granting_owner_or_admin_needs_a_fresh_re_authentication(settings):
+    owner, account, _ = await owned_account()
+    stale = replace(await scope_for(owner, account, "owner"), reauth_at=None)
+    _, membership_id = await member_of(account, "czlonek@example.com")
+    for role in ("owner", "admin"):
+        with pytest.raises(mfa.ReauthRequired):
+            await people.add(settings, stale, {"email": "nowy@example.com", "role": role}, {},
+                             CLIENT)
+        with pytest.raises(mfa.ReauthRequired):
+            await people.change_role(stale, membership_id, role, CLIENT)
+    assert await Invitation.count() == 0
+    assert (await Membership.select().where(Membership.id == membership_id).first())[
+        "role"] == "member"
+    # A member role needs none; after re-authentication the grant goes through.
+    await people.add(settings, stale, {"email": "nowy@example.com", "role": "member"}, {},
+                     CLIENT)
+    await people.change_role(await fresh(stale), membership_id, "admin", CLIENT)
 
 
 async def test_an_unknown_email_gets_an_invitation_with_a_hashed_single_use_link(settings):
@@ -167,7 +195,7 @@ async def test_levels_must_be_known_and_companies_of_this_account(settings):
 async def test_admins_cannot_add_owners_and_members_cannot_add_anyone(settings):
     _, account, _ = await owned_account()
     admin, _ = await member_of(account, "admin@example.com", "admin")
-    admin_scope = await scope_for(admin, account, "admin")
+    admin_scope = await fresh(await scope_for(admin, account, "admin"))
     with pytest.raises(people.OwnersOnly):
         await people.add(settings, admin_scope, {"email": "szef@example.com", "role": "owner"},
                          {}, CLIENT)
@@ -189,7 +217,7 @@ async def test_only_owners_make_or_unmake_owners(settings):
     admin, admin_membership = await member_of(account, "admin@example.com", "admin")
     _, member_membership = await member_of(account, "czlonek@example.com", "member",
                                            {account["main_company_id"]: "view"})
-    admin_scope = await scope_for(admin, account, "admin")
+    admin_scope = await fresh(await scope_for(admin, account, "admin"))
     owner_membership = (await Membership.select().where(Membership.identity == owner).first())
     with pytest.raises(people.OwnersOnly):
         await people.change_role(admin_scope, member_membership, "owner", CLIENT)
@@ -361,7 +389,7 @@ async def test_removal_needs_a_fresh_reauthentication_and_ends_access(settings):
         await Account.select(Account.public_id).first())["public_id"]}).where(
         Identity.id == member)
     with pytest.raises(mfa.ReauthRequired):
-        await people.remove(settings, scope, membership_id, CLIENT)
+        await people.remove(settings, replace(scope, reauth_at=None), membership_id, CLIENT)
     assert await Membership.exists().where(Membership.id == membership_id)
     await people.remove(settings, await fresh(scope), membership_id, CLIENT)
     assert not await Membership.exists().where(Membership.id == membership_id)

@@ -11,7 +11,8 @@ Who may do what (the service decides; the route guard only lets the right roles 
   away first locks the account row (``FOR NO KEY UPDATE``), so two owners demoting each other
   at the same moment are serialised and the second is refused; the database trigger
   ``membership_keeps_an_owner`` refuses it too, whoever writes;
-- removing a person needs a fresh re-authentication (``mfa.require_fresh``);
+- removing a person, and granting the owner or admin role, need a fresh re-authentication
+  (``mfa.require_fresh``);
 - owners and admins manage every company of the account; members only the companies they were
   given, at a level (view, edit, manage). Promoting a member to admin or owner drops their
   per-company rows, so a later demotion starts from no access rather than forgotten grants.
@@ -36,7 +37,16 @@ import asyncpg
 
 from portal.db import ENGINE
 from portal.security.permissions import Permission
-from portal.services import accounts, audit, companies, identity, invitations, mail, tenancy
+from portal.services import (
+    accounts,
+    audit,
+    companies,
+    identity,
+    invitations,
+    mail,
+    mfa,
+    tenancy,
+)
 from portal.services.errors import DomainError, InvalidInput, NotFound
 from portal.services.paging import Window, page_count, parse_page
 from portal.services.scope import Client, Scope
@@ -44,6 +54,9 @@ from portal.settings import Settings
 from portal.tables import Company, CompanyAccess, Identity, Membership, Session
 
 ROLES = ("owner", "admin", "member")
+#: Roles whose grant takes over the account: granting them needs a fresh re-authentication.
+PRIVILEGED_ROLES = frozenset({"owner", "admin"})
+RANK = {"member": 0, "admin": 1, "owner": 2}
 LEVELS = ("view", "edit", "manage")
 #: The matrix's "no access" choice.
 NO_ACCESS = "none"
@@ -517,14 +530,18 @@ async def grant(account_id: UUID, identity_id: UUID, role: str,
 
 @dataclass(frozen=True)
 class Added:
-    kind: str  # "member": an existing ID was added; "invitation": an invitation was mailed
+    """What adding a person did: always an invitation, whether the email has an ID or not,
+    so the answer (and the list's "invited" state) never tells which emails have one."""
+
+    kind: str  # "invitation"
     email: str
 
 
 async def add(settings: Settings, scope: Scope, values: dict[str, str],
               raw_levels: dict[str, str], client: Client) -> Added:
-    """Add a person by email: an existing ID becomes a member now (and gets a notice), an
-    email without an ID gets an invitation to register. The same email once per account."""
+    """Add a person by email: an invitation mailed to that address, with or without an ID
+    (an ID's owner signs in and accepts; a new address sets a password). The same email once
+    per account. Granting the owner or admin role needs a fresh re-authentication."""
     require_manage(scope)
     account_id = tenancy.account_id(scope)
     errors: dict[str, str] = {}
@@ -541,6 +558,8 @@ async def add(settings: Settings, scope: Scope, values: dict[str, str],
     if errors:
         raise InvalidInput(errors)
     _owner_rule(scope, role)
+    if role in PRIVILEGED_ROLES:
+        mfa.require_fresh(scope)
     await _check_companies(scope, list(levels))
     if role != "member":
         levels = {}
@@ -557,21 +576,8 @@ async def add(settings: Settings, scope: Scope, values: dict[str, str],
         # Counted in this transaction: a refused add does not use up the address's mails.
         if not await invitations.mail_allowed(email):
             raise invitations.TooManyMails()
-        if existing is None or existing["password_hash"] is None:
-            await invitations.create(settings, scope, email, role, levels, client)
-            return Added("invitation", email)
-        membership_id = await grant(account_id, existing["id"], role, levels)
-        await audit.record(
-            "membership:person:add", client=client, identity_id=scope.identity_id,
-            account_id=account_id, membership_id=membership_id, email=existing["email"],
-            role=role, levels=_describe(levels),
-        )
-        await mail.queue(
-            settings, existing["email"], "membership_added",
-            language=await identity._language(existing["id"], scope.language),
-            account=scope.account.name, role=role, inviter=_actor_name(scope),
-        )
-    return Added("member", existing["email"])
+        await invitations.create(settings, scope, email, role, levels, client)
+    return Added("invitation", email)
 
 
 def _describe(levels: dict[UUID, str]) -> str:
@@ -596,6 +602,8 @@ async def change_role(scope: Scope, membership_id: object, raw_role: object,
             if target["role"] == role:
                 return target
             _owner_rule(scope, target["role"], role)
+            if RANK[role] > RANK[target["role"]]:  # a promotion, not a demotion
+                mfa.require_fresh(scope)
             if target["role"] == "owner" and await _owners(account_id) <= 1:
                 raise LastOwner()
             await Membership.update({Membership.role: role}).where(
@@ -671,8 +679,6 @@ async def remove(settings: Settings, scope: Scope, membership_id: object,
                  client: Client) -> dict[str, Any]:
     """Remove a person from the account (after a fresh re-authentication). Their access ends
     at their next request; they get a mail."""
-    from portal.services import mfa
-
     require_manage(scope)
     mfa.require_fresh(scope)
     account_id = tenancy.account_id(scope)

@@ -123,7 +123,8 @@ class UsersController(Controller):
         return render(
             request, "user_new.html",
             {"title": "Dodaj osobę", "values": values, "errors": errors, "matrix": matrix,
-             "roles": people.assignable_roles(scope), "htmx": is_htmx(request)},
+             "roles": people.assignable_roles(scope), "htmx": is_htmx(request),
+             **await mfa_context(request)},
             partial="partials/person_add_form.html", status=status,
         )
 
@@ -133,19 +134,18 @@ class UsersController(Controller):
 
     @post("/new", opt=MANAGE)
     async def add(self, request: Request) -> Response:
-        values = await form_values(request, "email", "role")
+        values = await form_values(request, "email", "role", "password", "code")
         levels = await _levels(request)
         try:
-            added = await people.add(settings_of(request), scope_of(request), values, levels,
-                                     client_of(request))
+            scope = await reauthenticated(request, values)
+            await people.add(settings_of(request), scope, values, levels, client_of(request))
         except (NotFound, people.NotAllowed) as error:
             _refuse(error)
             raise
         except DomainError as error:
-            return await self._add_form(request, values, field_errors(error), levels, INVALID)
-        if added.kind == "member":
-            return redirect(request, "/users",
-                            flash="Dodano osobę do konta i wysłaliśmy jej powiadomienie.")
+            kept = {"email": values["email"], "role": values["role"]}
+            return await self._add_form(request, kept, {**field_errors(error), "target": "add"},
+                                        levels, INVALID)
         return redirect(request, "/users",
                         flash="Wysłaliśmy zaproszenie. Osoba dołączy do konta, gdy je przyjmie.")
 
@@ -280,6 +280,7 @@ class UsersController(Controller):
             "saved": saved,
             "htmx": is_htmx(request),
             "policy": scope.account_mfa_policy,
+            **await mfa_context(request),
         }
 
     @get("/{membership_id:str}", opt=MANAGE)
@@ -289,9 +290,9 @@ class UsersController(Controller):
 
     @post("/{membership_id:str}/role", opt=MANAGE)
     async def change_role(self, request: Request, membership_id: FromPath[str]) -> Response:
-        scope = scope_of(request)
-        values = await form_values(request, "role")
+        values = await form_values(request, "role", "password", "code")
         try:
+            scope = await reauthenticated(request, values)
             await people.change_role(scope, membership_id, values["role"], client_of(request))
         except (NotFound, people.NotAllowed) as error:
             _refuse(error)
@@ -299,9 +300,9 @@ class UsersController(Controller):
         except DomainError as error:
             person = await self._person(request, membership_id)
             person["role_wanted"] = values["role"]
+            errors = {**field_errors(error), "target": "role"}
             return render(request, "person.html",
-                          await self._person_context(request, person,
-                                                     errors=field_errors(error)),
+                          await self._person_context(request, person, errors=errors),
                           partial="partials/person_panel.html", status=INVALID)
         person = await self._person(request, membership_id)
         if person["is_self"] and person["role"] == "member":
