@@ -16,7 +16,7 @@ from joserfc.jwk import RSAKey
 
 from portal.security import totp
 from portal.services import oidc_logout
-from portal.tables import AuditEvent, Identity, OAuthRefreshToken, Session
+from portal.tables import AuditEvent, Identity, OAuthGrant, Session
 from portal.testing import factories
 from tests.oidc.conftest import (
     REDIRECT,
@@ -95,6 +95,24 @@ async def test_refresh_tokens_rotate_and_a_replayed_one_revokes_the_family(clien
     latest = await use(second.json()["refresh_token"])
     assert latest.status_code == 400  # the whole family is revoked
     assert await AuditEvent.exists().where(AuditEvent.tag == "oauth:refresh:reuse")
+
+
+async def test_a_refresh_grant_is_the_client_lookup_and_one_statement(client, app_client):
+    """Issue 20: rotating the token, checking the grant and reading the claims is one
+    statement; the only other one finds the calling client."""
+    from tests.conftest import counting_queries
+
+    await signed_in(client)
+    code, verifier = await code_for(client, app_client, scope="openid email profile accounts")
+    tokens = (await exchange(client, app_client, code, verifier)).json()
+    client.raw.cookies.clear()  # an application's server calls without the person's cookies
+    with counting_queries() as queries:
+        refreshed = await client.raw.post("/oauth/token", auth=app_client.basic(), data={
+            "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert refreshed.status_code == 200
+    assert queries["count"] == 2
+    claims = (await decode(client, refreshed.json()["id_token"])).claims
+    assert claims["email"] == "sso@example.com" and claims["accounts"][0]["role"] == "owner"
 
 
 async def test_client_authentication(client, app_client):
@@ -287,8 +305,7 @@ async def test_signing_out_of_the_portal_tells_every_app_over_the_back_channel(c
             assert "nonce" not in claims
             audiences.add(claims["aud"])
         assert audiences == {one.client_id, two.client_id}
-        assert await OAuthRefreshToken.count().where(
-            OAuthRefreshToken.revoked_at.is_null()) == 0
+        assert await OAuthGrant.count().where(OAuthGrant.revoked_at.is_null()) == 0
     finally:
         server.shutdown()
 

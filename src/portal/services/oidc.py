@@ -26,13 +26,11 @@ from portal.services import audit, oidc_keys
 from portal.services.scope import Client, Scope
 from portal.settings import Settings
 from portal.tables import (
-    Company,
-    CompanyAccess,
-    Identity,
     Membership,
     OAuthClient,
     OAuthCode,
     OAuthConsent,
+    OAuthGrant,
     OAuthLogin,
     OAuthRefreshToken,
     OneTimeToken,
@@ -405,75 +403,167 @@ def _at_hash(access_token: str) -> str:
     return _b64(hashlib.sha256(access_token.encode()).digest()[:16])
 
 
+#: The person's claims, read by the same statement that issues or checks a token. ``i`` is
+#: the identity, ``p`` its profile, ``g`` the grant (its scope and chosen account). The
+#: ``accounts`` claim lists every account with the person's role, and the companies with
+#: levels for the chosen account only (a person in hundreds of accounts must not get a
+#: megabyte token); it comes only from the person's own memberships.
+CLAIM_COLUMNS = """
+    i.email, i.email_verified_at IS NOT NULL AS email_verified,
+    p.first_name, p.last_name, p.language,
+    CASE WHEN 'accounts' = ANY (string_to_array(g.scope, ' ')) THEN (
+        SELECT coalesce(jsonb_agg(
+            jsonb_build_object('id', a.public_id, 'name', a.name, 'role', m.role)
+            || CASE WHEN a.public_id = g.account_public_id THEN jsonb_build_object(
+                'companies', (
+                    SELECT coalesce(jsonb_agg(jsonb_build_object(
+                        'key', c.key, 'name', c.name,
+                        'level', CASE WHEN m.role IN ('owner', 'admin') THEN 'manage'
+                                      ELSE ca.level END) ORDER BY c.name), '[]'::jsonb)
+                    FROM company c
+                    LEFT JOIN company_access ca ON ca.company = c.id AND ca.membership = m.id
+                    WHERE c.account = a.id
+                      AND (m.role IN ('owner', 'admin') OR ca.id IS NOT NULL)))
+               ELSE jsonb_build_object() END
+            ORDER BY a.name), '[]'::jsonb)
+        FROM membership m JOIN account a ON a.id = m.account
+        WHERE m.identity = i.id)
+    END AS accounts_claim
+"""
+GRANT_COLUMNS = ("g.id AS grant_id, g.identity, g.session_hash, g.scope, g.account_public_id, "
+                 "g.auth_time, g.amr, g.acr")
+
+EXCHANGE = f"""
+WITH used AS (
+    UPDATE oauth_code SET used_at = now() WHERE code_hash = {{}} AND used_at IS NULL
+    RETURNING *
+), g AS (
+    INSERT INTO oauth_grant (id, created_at, client, identity, session_hash, scope,
+                             account_public_id, auth_time, amr, acr)
+    SELECT id, now(), client, identity, session_hash, scope, account_public_id, auth_time,
+           amr, acr
+    FROM used
+    WHERE client = {{}} AND expires_at > now() AND redirect_uri = {{}} AND code_challenge = {{}}
+    RETURNING *
+), rotation AS (
+    INSERT INTO oauth_refresh_token (id, created_at, token_hash, family, expires_at)
+    SELECT gen_random_uuid(), now(), {{}}, id, {{}} FROM g
+)
+SELECT used.client AS code_client, used.expires_at > now() AS fresh, used.redirect_uri,
+       used.identity AS code_identity, used.nonce, g.id IS NOT NULL AS issued,
+       {GRANT_COLUMNS}, {CLAIM_COLUMNS}
+FROM used
+LEFT JOIN g ON true
+LEFT JOIN identity i ON i.id = g.identity
+LEFT JOIN profile p ON p.identity = i.id
+"""  # noqa: S608  (built from constants; the values are placeholders)
+
+ROTATE = f"""
+WITH spent AS (
+    UPDATE oauth_refresh_token t SET used_at = now()
+    FROM oauth_grant g
+    WHERE t.token_hash = {{}} AND t.used_at IS NULL AND t.expires_at > now()
+      AND g.id = t.family AND g.client = {{}} AND g.revoked_at IS NULL
+    RETURNING g.*
+), rotation AS (
+    INSERT INTO oauth_refresh_token (id, created_at, token_hash, family, expires_at)
+    SELECT gen_random_uuid(), now(), {{}}, id, {{}} FROM spent
+)
+SELECT {GRANT_COLUMNS}, {CLAIM_COLUMNS}
+FROM spent g
+JOIN identity i ON i.id = g.identity
+LEFT JOIN profile p ON p.identity = i.id
+"""  # noqa: S608  (built from constants; the values are placeholders)
+
+#: A live grant's claims for userinfo and introspection: the token's grant must not be
+#: revoked and its client not disabled.
+LIVE_GRANT = f"""
+SELECT {GRANT_COLUMNS}, c.client_id, {CLAIM_COLUMNS}
+FROM oauth_grant g
+JOIN oauth_client c ON c.id = g.client AND c.disabled_at IS NULL
+JOIN identity i ON i.id = g.identity
+LEFT JOIN profile p ON p.identity = i.id
+WHERE g.id = {{}} AND g.revoked_at IS NULL
+"""  # noqa: S608  (built from constants; the values are placeholders)
+
+
 async def exchange_code(settings: Settings, client_row: dict[str, Any], code: str,
                         redirect_uri: str, verifier: str, client: Client) -> dict[str, Any]:
+    """Exchange a code in one statement: mark it used, store the grant and its first refresh
+    token, read the claims. Whatever is wrong, the code is spent (single use)."""
+    refresh_raw = new_token(32)
+    # The challenge is public (it travelled in the authorization request), so comparing it
+    # in SQL leaks nothing; a malformed verifier compares as '' and never matches.
+    challenge = s256(verifier) if verifier and 43 <= len(verifier) <= 128 else ""
     rows = await OAuthCode.raw(
-        "UPDATE oauth_code SET used_at = now() WHERE code_hash = {} AND used_at IS NULL "
-        "RETURNING *", token_hash(code or ""))
+        EXCHANGE, token_hash(code or ""), client_row["id"], redirect_uri or "", challenge,
+        token_hash(refresh_raw), datetime.now(UTC) + REFRESH_LIFETIME)
     if not rows:
         await _code_reused(code, client)
         raise OAuthError("invalid_grant", "the code is invalid, expired or used")
     row = rows[0]
-    if row["client"] != client_row["id"] or row["expires_at"] <= datetime.now(UTC):
-        raise OAuthError("invalid_grant", "the code is invalid, expired or used")
-    if redirect_uri != row["redirect_uri"]:
-        raise OAuthError("invalid_grant", "redirect_uri does not match")
-    if not verifier or not 43 <= len(verifier) <= 128 or not hmac.compare_digest(
-            s256(verifier), row["code_challenge"]):
-        await audit.record("oauth:token:failure", client=client, identity_id=row["identity"],
-                           reason="pkce")
+    if not row["issued"]:
+        if row["code_client"] != client_row["id"] or not row["fresh"]:
+            raise OAuthError("invalid_grant", "the code is invalid, expired or used")
+        if redirect_uri != row["redirect_uri"]:
+            raise OAuthError("invalid_grant", "redirect_uri does not match")
+        await audit.record("oauth:token:failure", client=client,
+                           identity_id=row["code_identity"], reason="pkce")
         raise OAuthError("invalid_grant", "PKCE verification failed")
-    return await _issue_tokens(settings, client_row, row, family=row["id"], client=client)
+    await audit.record("oauth:token:issue", client=client, identity_id=row["identity"],
+                       client_id=client_row["client_id"])
+    return await _issue_tokens(settings, client_row, row, refresh_raw, nonce=row["nonce"])
 
 
 async def _code_reused(code: str, client: Client) -> None:
-    """A code presented twice: revoke what it issued (RFC 6749 §4.1.2)."""
-    row = await OAuthCode.select(OAuthCode.id, OAuthCode.identity).where(
-        OAuthCode.code_hash == token_hash(code or "")).first()
-    if row is None:
-        return
-    await OAuthRefreshToken.update({OAuthRefreshToken.revoked_at: datetime.now(UTC)}).where(
-        OAuthRefreshToken.family == row["id"])
-    await audit.record("oauth:code:reuse", client=client, identity_id=row["identity"])
+    """A code presented twice: revoke what it issued (RFC 6749 §4.1.2). The grant's id is the
+    code's, and the winner stored it in the statement that spent the code, so it is there."""
+    async with ENGINE.transaction():
+        row = await OAuthCode.select(OAuthCode.id, OAuthCode.identity).where(
+            OAuthCode.code_hash == token_hash(code or "")).first()
+        if row is None:
+            return
+        await OAuthGrant.update({OAuthGrant.revoked_at: datetime.now(UTC)}).where(
+            (OAuthGrant.id == row["id"]) & OAuthGrant.revoked_at.is_null())
+        await audit.record("oauth:code:reuse", client=client, identity_id=row["identity"])
 
 
 async def refresh(settings: Settings, client_row: dict[str, Any], raw: str,
                   client: Client) -> dict[str, Any]:
-    """Rotate a refresh token. Presenting a spent one revokes its whole family.
+    """Rotate a refresh token. Presenting a spent one revokes its grant.
 
-    The happy path is one conditional UPDATE: of two concurrent uses of one token exactly
-    one wins, and the loser is treated as reuse."""
+    The happy path is one statement: it spends the token only while the grant is live, stores
+    the next token and reads the claims. Of two concurrent uses of one token exactly one wins
+    (the row lock); the loser sees the token spent and revokes the grant, which also ends the
+    token the winner stored, since every use checks the grant."""
+    refresh_raw = new_token(32)
     id_hash = token_hash(raw or "")
-    rows = await OAuthRefreshToken.raw(
-        "UPDATE oauth_refresh_token SET used_at = now() WHERE token_hash = {} AND client = {} "
-        "AND used_at IS NULL AND revoked_at IS NULL AND expires_at > now() RETURNING *",
-        id_hash, client_row["id"])
+    rows = await OAuthRefreshToken.raw(ROTATE, id_hash, client_row["id"],
+                                       token_hash(refresh_raw),
+                                       datetime.now(UTC) + REFRESH_LIFETIME)
     if rows:
-        return await _issue_tokens(settings, client_row, rows[0], family=rows[0]["family"],
-                                   client=client, nonce="", audited=False)
-    row = await OAuthRefreshToken.select().where(
-        (OAuthRefreshToken.token_hash == id_hash)
-        & (OAuthRefreshToken.client == client_row["id"])).first()
-    if row is not None and row["used_at"] is not None and row["revoked_at"] is None:
-        async with ENGINE.transaction():
-            await OAuthRefreshToken.update({OAuthRefreshToken.revoked_at: datetime.now(UTC)}
-                                           ).where(OAuthRefreshToken.family == row["family"])
+        return await _issue_tokens(settings, client_row, rows[0], refresh_raw, nonce="")
+    async with ENGINE.transaction():
+        revoked = await OAuthGrant.raw(
+            "UPDATE oauth_grant g SET revoked_at = now() FROM oauth_refresh_token t "
+            "WHERE t.token_hash = {} AND t.used_at IS NOT NULL AND g.id = t.family "
+            "AND g.client = {} AND g.revoked_at IS NULL RETURNING g.identity",
+            id_hash, client_row["id"])
+        if revoked:
             await audit.record("oauth:refresh:reuse", client=client,
-                               identity_id=row["identity"], client_id=client_row["client_id"])
+                               identity_id=revoked[0]["identity"],
+                               client_id=client_row["client_id"])
+    if revoked:
         raise OAuthError("invalid_grant", "refresh token reuse detected; the grant is revoked")
     raise OAuthError("invalid_grant", "the refresh token is invalid, expired or revoked")
 
 
 async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: dict[str, Any],
-                        *, family: UUID, client: Client, nonce: str | None = None,
-                        audited: bool = True) -> dict[str, Any]:
-    """Sign the access and ID tokens and store the next refresh token. Code exchanges are
-    audited; refreshes are not (one row per refresh would drown the log) — their failures
-    and reuse are."""
-    person = await claims_for(grant["identity"], grant["scope"].split(),
-                              grant["account_public_id"])
-    if not person:
-        raise OAuthError("invalid_grant", "the person no longer exists")
+                        refresh_raw: str, *, nonce: str) -> dict[str, Any]:
+    """Sign the access and ID tokens for a grant row (its refresh token is already stored).
+    Code exchanges are audited; refreshes are not (one row per refresh would drown the log)
+    — their failures and reuse are."""
+    person = claims_of(grant)
     key = await oidc_keys.current(settings.secret_key)
     now = datetime.now(UTC)
     subject = str(grant["identity"])
@@ -483,7 +573,7 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
         "iss": issuer(settings), "sub": subject, "aud": [client_row["client_id"]],
         "client_id": client_row["client_id"], "scope": grant["scope"],
         "iat": int(now.timestamp()), "exp": int((now + ACCESS_LIFETIME).timestamp()),
-        "jti": secrets.token_hex(16),
+        "jti": secrets.token_hex(16), "grant_id": str(grant["grant_id"]),
     }
     if grant["account_public_id"]:
         access_claims["account"] = grant["account_public_id"]
@@ -497,22 +587,10 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
     }
     if sid:
         id_claims["sid"] = sid
-    code_nonce = grant.get("nonce") if nonce is None else nonce
-    if code_nonce:
-        id_claims["nonce"] = code_nonce
+    if nonce:
+        id_claims["nonce"] = nonce
     id_claims.update(person)
     id_token = jwt.encode(header, id_claims, key)
-    refresh_raw = new_token(32)
-    await OAuthRefreshToken.insert(OAuthRefreshToken(
-        token_hash=token_hash(refresh_raw), family=family, client=client_row["id"],
-        identity=grant["identity"], session_hash=grant["session_hash"], scope=grant["scope"],
-        account_public_id=grant["account_public_id"], auth_time=grant["auth_time"],
-        amr=list(grant["amr"] or []), acr=grant["acr"] or "",
-        expires_at=now + REFRESH_LIFETIME,
-    ))
-    if audited:
-        await audit.record("oauth:token:issue", client=client, identity_id=grant["identity"],
-                           client_id=client_row["client_id"])
     return {
         "access_token": access_token, "token_type": "Bearer",
         "expires_in": int(ACCESS_LIFETIME.total_seconds()), "id_token": id_token,
@@ -520,20 +598,13 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
     }
 
 
-async def claims_for(identity_id: UUID, scopes: list[str],
-                     account_public_id: str | None) -> dict[str, Any]:
-    """The person's claims for the granted scopes ({} when the identity is gone)."""
-    rows = await Identity.raw(
-        "SELECT i.email, i.email_verified_at IS NOT NULL AS verified, p.first_name, "
-        "p.last_name, p.language FROM identity i LEFT JOIN profile p ON p.identity = i.id "
-        "WHERE i.id = {}", identity_id)
-    if not rows:
-        return {}
-    row = rows[0]
-    claims: dict[str, Any] = {"sub": str(identity_id)}
+def claims_of(row: dict[str, Any]) -> dict[str, Any]:
+    """The person's claims for the grant's scopes, from a row with CLAIM_COLUMNS."""
+    scopes = row["scope"].split()
+    claims: dict[str, Any] = {"sub": str(row["identity"])}
     if "email" in scopes:
         claims["email"] = row["email"]
-        claims["email_verified"] = row["verified"]
+        claims["email_verified"] = row["email_verified"]
     if "profile" in scopes:
         first, last = row["first_name"] or "", row["last_name"] or ""
         claims.update({"name": f"{first} {last}".strip(), "given_name": first,
@@ -541,38 +612,11 @@ async def claims_for(identity_id: UUID, scopes: list[str],
         if row["language"]:
             claims["locale"] = row["language"]
     if "accounts" in scopes:
-        claims["accounts"] = await _accounts_claim(identity_id, account_public_id)
-        if account_public_id:
-            claims["account"] = account_public_id
+        accounts = row["accounts_claim"]
+        claims["accounts"] = json.loads(accounts) if isinstance(accounts, str) else accounts
+        if row["account_public_id"]:
+            claims["account"] = row["account_public_id"]
     return claims
-
-
-async def _accounts_claim(identity_id: UUID, selected: str | None) -> list[dict[str, Any]]:
-    """Every account with the person's role; companies with levels for the selected account
-    only (a person in hundreds of accounts must not get a megabyte token)."""
-    memberships = await Membership.select(
-        Membership.id, Membership.role, Membership.account.public_id.as_alias("id_konta"),
-        Membership.account.name.as_alias("name"), Membership.account.id.as_alias("account_id"),
-    ).where(Membership.identity == identity_id).order_by(Membership.account.name)
-    out = []
-    for m in memberships:
-        entry: dict[str, Any] = {"id": m["id_konta"], "name": m["name"], "role": m["role"]}
-        if m["id_konta"] == selected:
-            entry["companies"] = await _companies_claim(m)
-        out.append(entry)
-    return out
-
-
-async def _companies_claim(membership: dict[str, Any]) -> list[dict[str, Any]]:
-    if membership["role"] in ("owner", "admin"):
-        rows = await Company.select(Company.key, Company.name).where(
-            Company.account == membership["account_id"]).order_by(Company.name)
-        return [{"key": r["key"], "name": r["name"], "level": "manage"} for r in rows]
-    rows = await CompanyAccess.select(
-        CompanyAccess.level, CompanyAccess.company.key.as_alias("key"),
-        CompanyAccess.company.name.as_alias("name"),
-    ).where(CompanyAccess.membership == membership["id"]).order_by(CompanyAccess.company.name)
-    return [{"key": r["key"], "name": r["name"], "level": r["level"]} for r in rows]
 
 
 async def verify_access_token(settings: Settings, token: str) -> dict[str, Any]:
@@ -588,43 +632,54 @@ async def verify_access_token(settings: Settings, token: str) -> dict[str, Any]:
     return decoded.claims
 
 
+async def live_grant(claims: dict[str, Any]) -> dict[str, Any] | None:
+    """The grant behind a verified access token, with the person's claims; None when it was
+    revoked (reuse, logout, revocation), its client disabled or its person deleted."""
+    try:
+        grant_id = UUID(str(claims.get("grant_id")))
+    except ValueError:
+        return None
+    rows = await OAuthGrant.raw(LIVE_GRANT, grant_id)
+    if not rows or str(rows[0]["identity"]) != claims.get("sub") or (
+            rows[0]["client_id"] != claims.get("client_id")):
+        return None
+    return rows[0]
+
+
 async def userinfo(settings: Settings, token: str) -> dict[str, Any]:
     claims = await verify_access_token(settings, token)
-    scopes = claims.get("scope", "").split()
-    try:
-        identity_id = UUID(claims["sub"])
-    except ValueError:
-        raise OAuthError("invalid_token", "unknown subject", 401) from None
-    info = await claims_for(identity_id, scopes, claims.get("account"))
-    if not info:
-        raise OAuthError("invalid_token", "unknown subject", 401)
-    return info
+    grant = await live_grant(claims)
+    if grant is None:
+        raise OAuthError("invalid_token", "the access token is revoked", 401)
+    return claims_of(grant)
 
 
 async def revoke_token(client_row: dict[str, Any], token: str, client: Client) -> None:
-    """RFC 7009: revoking a refresh token revokes its family; unknown tokens are ignored."""
-    row = await OAuthRefreshToken.select(OAuthRefreshToken.family, OAuthRefreshToken.identity
-                                         ).where(
-        (OAuthRefreshToken.token_hash == token_hash(token or ""))
-        & (OAuthRefreshToken.client == client_row["id"])).first()
-    if row:
-        await OAuthRefreshToken.update({OAuthRefreshToken.revoked_at: datetime.now(UTC)}).where(
-            OAuthRefreshToken.family == row["family"])
-        await audit.record("oauth:token:revoke", client=client, identity_id=row["identity"])
+    """RFC 7009: revoking a refresh token revokes its grant; unknown tokens are ignored."""
+    async with ENGINE.transaction():
+        rows = await OAuthGrant.raw(
+            "UPDATE oauth_grant g SET revoked_at = now() FROM oauth_refresh_token t "
+            "WHERE t.token_hash = {} AND g.id = t.family AND g.client = {} "
+            "AND g.revoked_at IS NULL RETURNING g.identity",
+            token_hash(token or ""), client_row["id"])
+        if rows:
+            await audit.record("oauth:token:revoke", client=client,
+                               identity_id=rows[0]["identity"])
 
 
 # --- the person's view of their applications -------------------------------------------------
 
 
 async def granted_applications(identity_id: UUID) -> list[dict[str, Any]]:
-    """Applications that hold the person's consent or a live refresh token."""
+    """Applications that hold the person's consent or a live grant."""
     return await OAuthClient.raw(
         "SELECT c.client_id, c.name, c.first_party, cs.scopes, "
-        "(SELECT max(t.created_at) FROM oauth_refresh_token t WHERE t.client = c.id "
-        " AND t.identity = {}) AS last_used "
+        "(SELECT max(t.created_at) FROM oauth_grant g JOIN oauth_refresh_token t "
+        " ON t.family = g.id WHERE g.client = c.id AND g.identity = {}) AS last_used "
         "FROM oauth_client c LEFT JOIN oauth_consent cs ON cs.client = c.id AND cs.identity = {} "
-        "WHERE cs.id IS NOT NULL OR EXISTS (SELECT 1 FROM oauth_refresh_token t "
-        " WHERE t.client = c.id AND t.identity = {} AND t.revoked_at IS NULL "
+        "WHERE cs.id IS NOT NULL OR EXISTS (SELECT 1 FROM oauth_grant g "
+        " JOIN oauth_refresh_token t ON t.family = g.id "
+        " WHERE g.client = c.id AND g.identity = {} AND g.revoked_at IS NULL "
         " AND t.used_at IS NULL AND t.expires_at > now()) "
         "ORDER BY c.name", identity_id, identity_id, identity_id)
 
@@ -637,11 +692,11 @@ async def revoke_application(scope: Scope, client_id: str, client: Client) -> bo
         deleted = await OAuthConsent.delete().where(
             (OAuthConsent.identity == scope.identity_id) & (OAuthConsent.client == row["id"])
         ).returning(OAuthConsent.id)
-        revoked = await OAuthRefreshToken.update(
-            {OAuthRefreshToken.revoked_at: datetime.now(UTC)}, use_auto_update=False
-        ).where((OAuthRefreshToken.identity == scope.identity_id)
-                & (OAuthRefreshToken.client == row["id"])
-                & OAuthRefreshToken.revoked_at.is_null()).returning(OAuthRefreshToken.id)
+        revoked = await OAuthGrant.update(
+            {OAuthGrant.revoked_at: datetime.now(UTC)}, use_auto_update=False
+        ).where((OAuthGrant.identity == scope.identity_id)
+                & (OAuthGrant.client == row["id"])
+                & OAuthGrant.revoked_at.is_null()).returning(OAuthGrant.id)
         if deleted or revoked:
             await audit.record("oauth:consent:revoke", client=client,
                                identity_id=scope.identity_id, client_id=client_id)

@@ -18,7 +18,7 @@ from joserfc.errors import JoseError
 
 from portal.services import oidc, oidc_keys
 from portal.settings import Settings
-from portal.tables import OAuthLogin, OAuthRefreshToken
+from portal.tables import OAuthGrant, OAuthLogin
 
 log = logging.getLogger(__name__)
 EVENT = "http://schemas.openid.net/event/backchannel-logout"
@@ -38,11 +38,11 @@ def listener(settings: Settings):
         if not rows:
             return  # no application signed in through these sessions (tokens need a login)
         await OAuthLogin.delete().where(OAuthLogin.session_hash.is_in(hashes))
-        # Tokens that ride on the session end with it; offline_access grants survive.
-        await OAuthRefreshToken.update({OAuthRefreshToken.revoked_at: datetime.now(UTC)}).where(
-            OAuthRefreshToken.session_hash.is_in(hashes)
-            & OAuthRefreshToken.revoked_at.is_null()
-            & OAuthRefreshToken.scope.not_like("%offline_access%"))
+        # Grants that ride on the session end with it; offline_access grants survive.
+        await OAuthGrant.update({OAuthGrant.revoked_at: datetime.now(UTC)}).where(
+            OAuthGrant.session_hash.is_in(hashes)
+            & OAuthGrant.revoked_at.is_null()
+            & OAuthGrant.scope.not_like("%offline_access%"))
         targets = [row for row in rows if row["uri"]]
         if not targets:
             return

@@ -1,9 +1,9 @@
 """The ID as an OpenID Connect provider: clients (the vendor's applications), authorization
-codes, refresh-token families, consents, signing keys and the sign-ins each client got."""
+codes, grants with their refresh-token families, consents, signing keys and the sign-ins each
+client got."""
 
 from piccolo.columns import (
     JSONB,
-    UUID,
     Array,
     Boolean,
     ForeignKey,
@@ -52,20 +52,30 @@ class OAuthCode(Base, tablename="oauth_code"):
     used_at = Timestamptz(null=True, default=None)
 
 
-class OAuthRefreshToken(Base, tablename="oauth_refresh_token"):
-    token_hash = Varchar(length=64, unique=True)
-    family = UUID(index=True)  # every rotation of one grant; reuse revokes them all
+class OAuthGrant(Base, tablename="oauth_grant"):
+    """One authorization a client got (a code exchange): what the person allowed, and the
+    family of refresh tokens that rotate under it. ``revoked_at`` ends every token of the
+    family at once, those stored after the revocation included: each use checks it (refresh,
+    userinfo, introspection), so a reuse racing the legitimate use cannot be outrun."""
+
     client = ForeignKey(OAuthClient, on_delete=OnDelete.cascade)
-    identity = ForeignKey(Identity, on_delete=OnDelete.cascade, index=True)
-    session_hash = Varchar(length=64, default="")
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade)
+    session_hash = Varchar(length=64, default="", index=True)
     scope = Text()
     account_public_id = Varchar(length=12, null=True, default=None)
-    auth_time = Timestamptz()
+    auth_time = Timestamptz(null=True, default=None)
     amr = Array(base_column=Varchar(length=16), default=list)
     acr = Varchar(length=64, default="")
+    revoked_at = Timestamptz(null=True, default=None)
+
+
+class OAuthRefreshToken(Base, tablename="oauth_refresh_token"):
+    """One rotation of a grant's refresh token: used once, then replaced by the next."""
+
+    token_hash = Varchar(length=64, unique=True)
+    family = ForeignKey(OAuthGrant, on_delete=OnDelete.cascade, index=True)
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
-    revoked_at = Timestamptz(null=True, default=None)
 
 
 class OAuthConsent(Base, tablename="oauth_consent"):
