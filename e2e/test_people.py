@@ -34,7 +34,7 @@ async def membership(person_id, account_id) -> dict | None:
         (Membership.identity == person_id) & (Membership.account == account_id)).first()
 
 
-async def test_an_admin_adds_an_existing_id_and_invites_a_new_email(
+async def test_an_admin_invites_an_existing_id_and_a_new_email_alike(
     page: Page, browser: Browser, server: Server, make_person
 ):
     admin: Person = await make_person(label="admin", role="admin", account_name="Konto Zespołu")
@@ -49,18 +49,16 @@ async def test_an_admin_adds_an_existing_id_and_invites_a_new_email(
     await expect(people.add_form).to_be_visible()
     await axe.assert_no_serious_violations(page)
 
-    # An existing ID: a member at once, with the level chosen in the matrix.
+    # An existing ID: an invitation, exactly as for an email without one (the answer must
+    # not tell who has an ID), with the level chosen in the matrix.
     await people.add_form.get_by_label("E-mail", exact=True).fill(existing.email.upper())
     await people.add_form.get_by_label("Rola", exact=True).select_option(label="Użytkownik")
     await people.add_form.get_by_role("radiogroup", name=re.compile("^Konto Zespołu")).get_by_role(
         "radio", name="Podgląd", exact=True).check()
     await people.add_form.get_by_role("button", name="Dodaj osobę", exact=True).click()
-    await expect(page.get_by_role("status")).to_contain_text("Dodano osobę do konta")
-    await expect(people.row(existing.email)).to_contain_text("Aktywny")
-    added = await membership(existing.identity_id, account["id"])
-    assert added is not None and added["role"] == "member"
-    assert [r["level"] for r in await CompanyAccess.select().where(
-        CompanyAccess.membership == added["id"])] == ["view"]
+    await expect(page.get_by_role("status")).to_contain_text("Wysłaliśmy zaproszenie")
+    await expect(people.row(existing.email)).to_contain_text("Zaproszony")
+    assert await membership(existing.identity_id, account["id"]) is None
     assert "Konto Zespołu" in await mailbox.latest(existing.email)
 
     # The same email again (any case): refused, the field marked and focused.
@@ -71,23 +69,32 @@ async def test_an_admin_adds_an_existing_id_and_invites_a_new_email(
     await expect(email).to_have_attribute("aria-invalid", "true")
     await expect(email).to_be_focused()
     await expect(email).to_have_accessible_description(
-        re.compile("Ta osoba już należy do tego konta"))
+        re.compile("Ta osoba ma już zaproszenie do tego konta"))
     await axe.assert_no_serious_violations(page)
-    assert await Membership.count().where(Membership.identity == existing.identity_id) == 1
+    assert await Invitation.count().where(Invitation.account == account["id"]) == 1
 
-    # A new email: an invitation.
+    # A new email: an invitation too.
     await email.fill(newcomer)
     await people.add_form.get_by_label("Rola", exact=True).select_option(label="Administrator")
     await people.add_form.get_by_role("button", name="Dodaj osobę", exact=True).click()
     await expect(page.get_by_role("status")).to_contain_text("Wysłaliśmy zaproszenie")
     await expect(people.row(newcomer)).to_contain_text("Zaproszony")
 
-    # The existing person signs in: the account is in their switcher.
+    # The existing person signs in: the invitation waits in their switcher; they accept it.
     other_context = await browser.new_context(base_url=server.base_url, locale="pl-PL")
     try:
         other = await other_context.new_page()
         await LoginPage(other).sign_in(existing.email, existing.password)
+        # No account of their own yet: /accounts/new offers the invitation.
+        await expect(other).to_have_url(re.compile("/accounts/new$"))
+        offers = other.get_by_role("region", name="Zaproszenia do kont")
+        await expect(offers).to_contain_text("Konto Zespołu")
+        await offers.get_by_role("button", name=re.compile("^Przyjmij")).click()
         assert await AccountSwitcher(other).current() == "Konto Zespołu"
+        added = await membership(existing.identity_id, account["id"])
+        assert added is not None and added["role"] == "member"
+        assert [r["level"] for r in await CompanyAccess.select().where(
+            CompanyAccess.membership == added["id"])] == ["view"]
 
         # The new person registers through the mailed link, in a browser of their own.
         await other_context.clear_cookies()

@@ -7,12 +7,15 @@ Two independent checks guard every state-changing request from a browser:
    ``same-origin`` may change state. A page on another port of the same host or on a sibling
    subdomain is ``same-site``, not ``same-origin``, and is refused. Browsers that send no
    Fetch Metadata are judged by ``Origin`` instead (it must be the portal's own origin).
-2. **A signed double-submit token bound to the session.** The token is
-   ``nonce || HMAC(secret, nonce || session)``: a cookie planted from a sibling origin
-   (cookies ignore ports, and a subdomain can set them for its parent) carries the
-   attacker's own token, which was made for the attacker's session (or for nobody's) and so
-   fails for the victim's. The same value is in the cookie, the form field ``_csrf_token``
-   and the ``x-csrftoken`` header; under https the cookie is ``__Host-csrftoken``.
+2. **A token bound to the session.** The token is ``nonce || HMAC(secret, nonce ||
+   session id)``. A cookie planted from a sibling origin (cookies ignore ports, and a
+   subdomain can set them for its parent) carries the attacker's own token, made for the
+   attacker's session (or for nobody's), and fails for the victim's; signed in, only the
+   token sent with the form or header counts, so a planted cookie cannot lock anyone out
+   either. Signed out there is no session: the token must also equal the cookie (double
+   submit), and Fetch Metadata is what stops a sibling origin there. The same value is in
+   the cookie, the form field ``_csrf_token`` and the ``x-csrftoken`` header; under https
+   the cookie is ``__Host-csrftoken``.
 
 A request that changes the session (sign-in, sign-out, a new session id after an MFA change)
 calls ``rebind`` so the page rendered in the same response, and the cookie, carry the token
@@ -143,7 +146,12 @@ class CsrfMiddleware(ASGIMiddleware):
             if cross_origin(self.settings, scope):
                 raise PermissionDeniedException("Cross-origin request refused")
             sent = _header(scope, HEADER.encode()) or await self._form_token(scope, receive)
-            if not (sent and cookie_token and hmac.compare_digest(sent, cookie_token)):
+            # Signed in, the token must be the session's own (a planted cookie changes
+            # nothing, and cannot lock the person out); signed out there is no session to
+            # bind to, so the token must also be the cookie's (double submit).
+            if not sent or not valid(secret, sent, session) or (
+                    not session and not (cookie_token and hmac.compare_digest(sent,
+                                                                              cookie_token))):
                 raise PermissionDeniedException("CSRF token verification failed")
         state.csrf_token = cookie_token or new_token(secret, session)
         await next_app(scope, receive, self._sender(scope, send, cookie_token))

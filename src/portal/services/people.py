@@ -576,6 +576,8 @@ async def add(settings: Settings, scope: Scope, values: dict[str, str],
         # Counted in this transaction: a refused add does not use up the address's mails.
         if not await invitations.mail_allowed(email):
             raise invitations.TooManyMails()
+        # To the address as the ID spells it (the admin sees the same either way).
+        email = existing["email"] if existing is not None else email
         await invitations.create(settings, scope, email, role, levels, client)
     return Added("invitation", email)
 
