@@ -22,7 +22,8 @@ async def requires_api_key(connection: ASGIConnection, handler: BaseRouteHandler
                                      headers={"WWW-Authenticate": "Bearer"})
     try:
         per_minute = connection.app.state.settings.api_rate_per_minute
-        principal = await api_keys.authenticate(secret.strip(), per_minute)
+        address = connection.client.host if connection.client else ""
+        principal = await api_keys.authenticate(secret.strip(), per_minute, address=address)
     except api_keys.InvalidKey:
         raise NotAuthorizedException("the API key is invalid, expired or revoked",
                                      headers={"WWW-Authenticate": 'Bearer error="invalid_token"'}

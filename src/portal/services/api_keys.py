@@ -27,6 +27,11 @@ PREFIX = "pak_"
 SCOPES = ("read", "write")
 _SECRET = re.compile(r"^pak_([0-9a-f]{12})_([A-Za-z0-9_-]{43})$")
 LAST_USED_EVERY = timedelta(minutes=1)
+#: Wrong secrets per client address, with the same doubling waits as sign-in. Deliberately
+#: no limit per key id: the id is in the secret's prefix and in lists and logs, so such a
+#: limit would let anyone who saw it switch an integration off from elsewhere, while 256
+#: random bits need no protection from guessing (this bounds the probing, not the odds).
+GUESSES_PER_ADDRESS = throttle.Limit("api:address", 30, timedelta(minutes=5))
 
 READ_PERMISSIONS = frozenset({Permission.ACCOUNT_VIEW, Permission.COMPANY_VIEW,
                               Permission.PEOPLE_VIEW, Permission.AUDIT_VIEW})
@@ -137,10 +142,15 @@ async def revoke(scope: Scope, key_row_id: object, client: Client) -> dict[str, 
 
 # --- authenticating API requests -------------------------------------------------------------
 
+# The key and, in the same round trip, whether the caller's address is waiting after too
+# many wrong secrets (a row even for an unknown key id, so both cost the same).
 _LOOKUP = """
-SELECT k.id, k.key_id, k.secret_hash, k.scopes, k.company_ids, k.created_by, k.expires_at,
-       k.revoked_at, k.last_used_at, a.id AS account_id, a.public_id, a.name AS account_name
-FROM api_key k JOIN account a ON a.id = k.account WHERE k.key_id = {}
+SELECT g.waiting, k.id, k.key_id, k.secret_hash, k.scopes, k.company_ids, k.created_by,
+       k.expires_at, k.revoked_at, k.last_used_at, a.id AS account_id, a.public_id,
+       a.name AS account_name
+FROM (SELECT coalesce((SELECT blocked_until > now() FROM throttle WHERE key = {}), false)
+             AS waiting) g
+LEFT JOIN (api_key k JOIN account a ON a.id = k.account) ON k.key_id = {}
 """
 
 
@@ -151,16 +161,30 @@ class Principal:
     scopes: tuple[str, ...]
 
 
-async def authenticate(secret: str, per_minute: int = 600) -> Principal:
+async def authenticate(secret: str, per_minute: int = 600,
+                       address: str | None = None) -> Principal:
     """The API caller behind ``secret``: a Scope in the key's account with the key's rights.
-    ``per_minute`` requests per key are allowed, counted across every app process."""
+    ``per_minute`` requests per key are allowed, counted across every app process.
+
+    With an ``address`` (the API guard always gives the client's), at most
+    GUESSES_PER_ADDRESS wrong secrets from it are answered as wrong; past that it waits, and
+    even a right secret from it is refused (429) without being compared. The comparison is a
+    SHA-256, not an expensive check, so unlike a password it is not reserved beforehand: a
+    wrong secret is counted, atomically, before its answer, and whether the address may go on
+    is read with the key. Parallel guesses therefore get no more "wrong" answers than the
+    limit, while an integration's own parallel requests never count against it. None is for
+    in-process callers that guess nothing (bench)."""
     match = _SECRET.match(secret or "")
     if not match:
         raise InvalidKey()
-    rows = await ApiKey.raw(_LOOKUP, match.group(1))
-    row = rows[0] if rows else None
-    expected = row["secret_hash"] if row else "0" * 64
-    if not hmac.compare_digest(token_hash(secret), expected) or row is None:
+    guess = (GUESSES_PER_ADDRESS, address or "")
+    row = (await ApiKey.raw(_LOOKUP, GUESSES_PER_ADDRESS.key(guess[1]), match.group(1)))[0]
+    if address is not None and row["waiting"]:
+        raise RateLimited(await throttle.retry_after(*guess))
+    expected = row["secret_hash"] or "0" * 64
+    if not hmac.compare_digest(token_hash(secret), expected) or row["id"] is None:
+        if address is not None and not await throttle.reserve(guess):
+            raise RateLimited(await throttle.retry_after(*guess))  # waiting since the read
         raise InvalidKey()
     now = datetime.now(UTC)
     if row["revoked_at"] is not None or (row["expires_at"] and row["expires_at"] <= now):

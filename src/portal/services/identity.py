@@ -84,9 +84,9 @@ async def issue_verification(identity_id: UUID, email: str) -> str:
 
 async def _mail_allowed(email: str, client: Client) -> bool:
     """No mail bombing: a few mails per address and per client each hour."""
-    return await throttle.take(throttle.MAIL_ADDRESS, client.ip) and await throttle.take(
-        throttle.MAIL_EMAIL, email
-    )
+    return (
+        await throttle.reserve((throttle.MAIL_ADDRESS, client.ip), (throttle.MAIL_EMAIL, email))
+    ).allowed
 
 
 async def register(settings: Settings, raw_email: str, client: Client, language: str) -> None:
@@ -185,31 +185,34 @@ async def complete_verification(raw: str, password: str, confirm: str, client: C
 async def authenticate(
     settings: Settings, raw_email: str, password: str, client: Client, language: str
 ) -> dict[str, Any]:
-    """The identity for an email and password, or LoginFailed: the same message and the same
-    work (one argon2 verify) for unknown emails, wrong passwords and throttled attempts."""
+    """The identity for an email and password, or LoginFailed: the same message for unknown
+    emails, wrong passwords and throttled attempts, and the same work (one argon2 verify) for
+    an unknown email as for a known one.
+
+    The attempt is counted before the hash (``throttle.reserve``), so parallel guesses get no
+    more verifications than sequential ones; a throttled attempt is answered without a hash
+    (known and unknown emails alike, so nothing tells them apart). A success clears the ID's
+    count, as before, and gives the address its attempt back."""
     subject = (raw_email or "").strip().lower()[:320]
-    limits = await throttle.check(
+    reservation = await throttle.reserve(
         (throttle.LOGIN_IDENTITY, subject), (throttle.LOGIN_ADDRESS, client.ip)
     )
-    if limits.blocked:
-        await verify_password(None, password)
+    if not reservation:
         await audit.record("identity:login:throttled", client=client)
         raise LoginFailed()
     identity = await find_by_email(subject) if subject else None
     ok, rehash = await verify_password(identity["password_hash"] if identity else None, password)
     if not ok:
-        await throttle.fail(throttle.LOGIN_IDENTITY, subject)
-        await throttle.fail(throttle.LOGIN_ADDRESS, client.ip)
         await audit.record(
             "identity:login:failure",
             client=client,
             identity_id=identity["id"] if identity else None,
         )
         raise LoginFailed()
+    await throttle.clear(throttle.LOGIN_IDENTITY, subject)
+    await throttle.refund((throttle.LOGIN_ADDRESS, client.ip))
     new_hash = await hash_password(password) if rehash else None
     async with ENGINE.transaction():
-        if throttle.LOGIN_IDENTITY.key(subject) in limits.counted:
-            await throttle.clear(throttle.LOGIN_IDENTITY, subject)
         values: dict[Any, Any] = {Identity.last_login_at: datetime.now(UTC)}
         if new_hash:
             values[Identity.password_hash] = new_hash
@@ -316,9 +319,10 @@ class WrongPassword(DomainError):
 async def change_password(
     settings: Settings, scope: Scope, current: str, password: str, confirm: str, client: Client
 ) -> None:
-    """Change the password knowing the current one; other sessions end, this one stays."""
-    if await throttle.blocked(throttle.LOGIN_IDENTITY, scope.email):
-        await verify_password(None, current)
+    """Change the password knowing the current one; other sessions end, this one stays.
+    The current password counts against the ID's sign-in limit, reserved before the hash."""
+    reservation = await throttle.reserve((throttle.LOGIN_IDENTITY, scope.email))
+    if not reservation:
         raise WrongPassword()
     row = (
         await Identity.select(Identity.password_hash)
@@ -327,11 +331,11 @@ async def change_password(
     )
     ok, _ = await verify_password(row["password_hash"] if row else None, current)
     if not ok:
-        await throttle.fail(throttle.LOGIN_IDENTITY, scope.email)
         await audit.record(
             "identity:password:change_failure", client=client, identity_id=scope.identity_id
         )
         raise WrongPassword()
+    await throttle.refund(*reservation.counted)  # right: no failure (and, as before, no reset)
     password_hash = await _new_password_hash(scope, password, confirm)
     async with ENGINE.transaction():
         await Identity.update({Identity.password_hash: password_hash}).where(

@@ -137,11 +137,12 @@ async def confirm_app(settings: Settings, scope: Scope, code: str,
     secret = await pending_secret(settings, scope)
     if secret is None:
         raise FactorMissing("Zacznij od nowa: wygeneruj nowy klucz.")
-    await _guard(scope.identity_id)
+    reservation = await _reserve(scope.identity_id)
     step = totp.matching_step(secret, code)
     if step is None:
         await _failed(scope.identity_id, client, "app_enable")
         raise CodeRejected()
+    await throttle.refund(*reservation.counted)
     async with ENGINE.transaction():
         await Identity.update({
             Identity.totp_confirmed_at: datetime.now(UTC), Identity.totp_last_step: step,
@@ -169,7 +170,7 @@ async def start_email(settings: Settings, scope: Scope, client: Client) -> None:
 
 async def confirm_email(settings: Settings, scope: Scope, code: str,
                         client: Client) -> list[str] | None:
-    await _guard(scope.identity_id)
+    reservation = await _reserve(scope.identity_id)
     mac = _code_mac(settings.secret_key, f"{EMAIL_SETUP}:{scope.identity_id}",
                     totp.normalise(code))
     async with ENGINE.transaction():
@@ -177,12 +178,15 @@ async def confirm_email(settings: Settings, scope: Scope, code: str,
             "UPDATE one_time_token SET used_at = now() WHERE token_hash = {} AND purpose = {} "
             "AND identity = {} AND used_at IS NULL AND expires_at > now() RETURNING id",
             mac, EMAIL_SETUP, scope.identity_id)
-        if not used:
-            raise CodeRejected()
-        await Identity.update({Identity.mfa_email_enabled: True}).where(
-            Identity.id == scope.identity_id)
-        codes = await _recovery_if_none(settings, scope.identity_id)
-        await _changed(settings, scope, client, "identity:mfa:email_enable")
+        if used:
+            await Identity.update({Identity.mfa_email_enabled: True}).where(
+                Identity.id == scope.identity_id)
+            codes = await _recovery_if_none(settings, scope.identity_id)
+            await _changed(settings, scope, client, "identity:mfa:email_enable")
+    if not used:
+        await _failed(scope.identity_id, client, "email_enable")
+        raise CodeRejected()
+    await throttle.refund(*reservation.counted)
     return codes
 
 
@@ -260,16 +264,21 @@ async def _changed(settings: Settings, scope: Scope, client: Client, tag: str) -
 # --- guessing limits -------------------------------------------------------------------------
 
 
-async def _guard(identity_id: UUID) -> None:
+# Every code (and the re-authentication password) is counted before it is checked, so a
+# burst of parallel guesses gets no more checks than the limit (throttle.reserve); a right
+# one is given back (the count is not reset by a success, as before).
+
+
+async def _reserve(identity_id: UUID) -> throttle.Reservation:
     subject = str(identity_id)
-    if await throttle.blocked(MFA_SHORT, subject) or await throttle.blocked(MFA_LONG, subject):
+    reservation = await throttle.reserve((MFA_SHORT, subject), (MFA_LONG, subject))
+    if not reservation:
         raise TooManyCodes()
+    return reservation
 
 
 async def _failed(identity_id: UUID, client: Client, what: str) -> None:
-    subject = str(identity_id)
-    await throttle.fail(MFA_SHORT, subject)
-    await throttle.fail(MFA_LONG, subject)
+    """The reserved attempt stays counted; the failure goes to the security history."""
     await audit.record("identity:mfa:failure", client=client, identity_id=identity_id, step=what)
 
 
@@ -342,13 +351,14 @@ async def complete_login(settings: Settings, raw: str, method: str, code: str,
     """Check the second factor of a sign-in attempt; the attempt is spent on success."""
     current = await attempt(raw)
     identity_id = current.identity_id
-    await _guard(identity_id)
     if method not in current.status.methods:
         raise FactorMissing()
+    reservation = await _reserve(identity_id)
     ok = await _check_code(settings, current, raw, method, code, client)
     if not ok:
         await _failed(identity_id, client, f"login_{method}")
         raise CodeRejected()
+    await throttle.refund(*reservation.counted)
     spent = await OneTimeToken.raw(
         "UPDATE one_time_token SET used_at = now() WHERE token_hash = {} AND purpose = {} "
         "AND used_at IS NULL RETURNING id", token_hash(raw), LOGIN)
@@ -428,7 +438,7 @@ async def reauthenticate(settings: Settings, scope: Scope, password: str, code: 
     code). Marks the session fresh for REAUTH_FRESH."""
     from dataclasses import replace
 
-    await _guard(scope.identity_id)
+    reservation = await _reserve(scope.identity_id)
     ok = False
     if password:
         row = await Identity.select(Identity.password_hash).where(
@@ -440,6 +450,7 @@ async def reauthenticate(settings: Settings, scope: Scope, password: str, code: 
     if not ok:
         await _failed(scope.identity_id, client, "reauth")
         raise ReauthRequired("Hasło lub kod jest nieprawidłowy.")
+    await throttle.refund(*reservation.counted)
     await sessions.mark_reauthenticated(scope)
     await audit.record("identity:reauth:success", client=client, identity_id=scope.identity_id)
     return replace(scope, reauth_at=datetime.now(UTC))

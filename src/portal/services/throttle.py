@@ -5,11 +5,23 @@ long as the one before (from ``window`` up to MAX_WAIT) until a success clears t
 ``max_consecutive`` failures since the last success block it until ``clear`` (the emailed
 password reset), which an attacker cannot trigger for the owner: NIST SP 800-63B's "no more
 than 100 consecutive failed attempts".
+
+An attempt is counted *before* its secret is checked: ``reserve`` is one upsert that counts
+it only if the subject is not blocked and says which, so a burst of parallel requests gets no
+more checks than the same requests one after another (a check-then-count leaves the door open
+while the slow checks run). The caller then gives the reservation back when the attempt turns
+out not to be a failure: ``clear`` after a success where the rule resets the count (the ID's
+password limit), ``refund`` where it does not (the address, the second factor), and
+``refund`` when the check never ran. A refund undoes exactly one count and the block that
+count may have started, so the result is as if the attempt had never been made: the
+doubling waits and the hard stop are as before. The one difference: attempts still in flight
+count until they end, so no more than ``per_window`` can be in flight for one subject.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -36,67 +48,118 @@ MAIL_EMAIL = Limit("mail:email", 3, timedelta(hours=1))
 MAIL_ADDRESS = Limit("mail:address", 20, timedelta(hours=1))
 TOKEN_ADDRESS = Limit("token:address", 30, timedelta(minutes=5))
 
-_HIT = """
-INSERT INTO throttle (key, failures, consecutive, window_started_at, blocked_until)
-VALUES ({}, 1, 1, now(), NULL)
+# One counted attempt, in one statement. The window restarts when it has passed; once
+# ``per_window`` attempts are in it the subject waits, each spent window twice as long as the
+# one before (consecutive // per_window - 1 doublings, up to MAX_WAIT). The parameters come
+# once, in ``p``: key, per_window, window, MAX_WAIT, max_consecutive.
+_COUNT = """
+WITH p AS (SELECT {}::text AS key, {}::int AS per_window, {}::interval AS win,
+                  {}::interval AS max_wait, {}::int AS cap)
+INSERT INTO throttle AS t (key, failures, consecutive, window_started_at, blocked_until)
+SELECT p.key, 1, 1, now(), CASE WHEN p.per_window <= 1 THEN now() + p.win END FROM p
 ON CONFLICT (key) DO UPDATE SET
-    failures = CASE WHEN throttle.window_started_at < now() - {}::interval
-                    THEN 1 ELSE throttle.failures + 1 END,
-    window_started_at = CASE WHEN throttle.window_started_at < now() - {}::interval
-                    THEN now() ELSE throttle.window_started_at END,
-    consecutive = throttle.consecutive + 1
-RETURNING failures, consecutive
+    failures = CASE WHEN t.window_started_at < now() - (SELECT win FROM p)
+                    THEN 1 ELSE t.failures + 1 END,
+    window_started_at = CASE WHEN t.window_started_at < now() - (SELECT win FROM p)
+                    THEN now() ELSE t.window_started_at END,
+    consecutive = t.consecutive + 1,
+    blocked_until = CASE
+        WHEN (CASE WHEN t.window_started_at < now() - (SELECT win FROM p)
+                   THEN 1 ELSE t.failures + 1 END) >= (SELECT per_window FROM p)
+        THEN now() + (SELECT least(
+            win * power(2, least(greatest((t.consecutive + 1) / per_window - 1, 0), 16)),
+            max_wait) FROM p)
+        ELSE t.blocked_until END
+{condition}
+RETURNING t.failures, t.consecutive
+"""
+
+# Counted only while the subject is neither waiting nor at its hard stop. The conflicting row
+# stays locked from the check to the update, so parallel attempts pass here one at a time,
+# each seeing the counts of those before it.
+_ALLOWED = """
+WHERE (t.blocked_until IS NULL OR t.blocked_until <= now())
+  AND ((SELECT cap FROM p) IS NULL OR t.consecutive < (SELECT cap FROM p))
+"""
+_RESERVE = _COUNT.replace("{condition}", _ALLOWED)
+_FAIL = _COUNT.replace("{condition}", "")
+
+_REFUND = """
+UPDATE throttle SET
+    failures = greatest(failures - 1, 0),
+    consecutive = greatest(consecutive - 1, 0),
+    blocked_until = CASE WHEN failures - 1 < {} THEN NULL ELSE blocked_until END
+WHERE key = {}
 """
 
 
-async def blocked(limit: Limit, subject: str) -> bool:
-    return (await check((limit, subject))).blocked
+def _params(limit: Limit, subject: str) -> tuple:
+    return (limit.key(subject), limit.per_window, limit.window, MAX_WAIT,
+            limit.max_consecutive)
 
 
 @dataclass(frozen=True)
-class Check:
-    blocked: bool
-    #: The keys that have a row at all (a success only needs to clear those).
-    counted: frozenset[str]
+class Reservation:
+    """The outcome of ``reserve``: whether the attempt may go ahead, and what was counted."""
+
+    allowed: bool
+    counted: tuple[tuple[Limit, str], ...] = ()
+
+    def __bool__(self) -> bool:
+        return self.allowed
 
 
-async def check(*pairs: tuple[Limit, str]) -> Check:
-    """Whether any of several (limit, subject) pairs is blocked, in one query."""
-    limits = {limit.key(subject): limit for limit, subject in pairs}
+async def reserve(*pairs: tuple[Limit, str]) -> Reservation:
+    """Count one attempt against each (limit, subject), in order, each in one statement:
+    allowed only if every one of them was. When one refuses, those already counted are
+    given back, so a refused attempt counts nowhere (as a blocked attempt never did)."""
+    counted: list[tuple[Limit, str]] = []
+    for limit, subject in pairs:
+        if not await Throttle.raw(_RESERVE, *_params(limit, subject)):
+            await refund(*counted)
+            return Reservation(False)
+        counted.append((limit, subject))
+    return Reservation(True, tuple(counted))
+
+
+async def refund(*pairs: tuple[Limit, str]) -> None:
+    """Undo one counted attempt for each pair (and a block that attempt may have started):
+    for attempts that turned out right where the count is not reset, and for attempts whose
+    check never ran."""
+    for limit, subject in pairs:
+        await Throttle.raw(_REFUND, limit.per_window, limit.key(subject))
+
+
+async def blocked(limit: Limit, subject: str) -> bool:
+    """Whether the subject is waiting or at its hard stop now (a read: to decide whether to
+    check a secret, use ``reserve``)."""
     rows = await Throttle.raw(
-        "SELECT key, blocked_until > now() AS waiting, consecutive FROM throttle "
-        "WHERE key = ANY({})",
-        list(limits),
-    )
-    blocked = False
-    for row in rows:
-        cap = limits[row["key"]].max_consecutive
-        if row["waiting"] or (cap is not None and row["consecutive"] >= cap):
-            blocked = True
-    return Check(blocked=blocked, counted=frozenset(row["key"] for row in rows))
+        "SELECT blocked_until > now() AS waiting, consecutive FROM throttle WHERE key = {}",
+        limit.key(subject))
+    if not rows:
+        return False
+    cap = limit.max_consecutive
+    return bool(rows[0]["waiting"]) or (cap is not None and rows[0]["consecutive"] >= cap)
+
+
+async def retry_after(limit: Limit, subject: str) -> int:
+    """Seconds until a blocked subject may try again (at least 1; the window when it is at
+    its hard stop, which only ``clear`` lifts)."""
+    rows = await Throttle.raw(
+        "SELECT extract(epoch FROM blocked_until - now()) AS wait FROM throttle "
+        "WHERE key = {}", limit.key(subject))
+    wait = rows[0]["wait"] if rows and rows[0]["wait"] is not None else 0
+    return max(1, math.ceil(wait) if wait > 0 else int(limit.window.total_seconds()))
 
 
 async def fail(limit: Limit, subject: str) -> None:
-    """Count one failure (or one use, for mail limits) and block when over the limit."""
-    key = limit.key(subject)
-    row = (await Throttle.raw(_HIT, key, limit.window, limit.window))[0]
-    if row["failures"] >= limit.per_window:
-        # Each spent window blocks for twice as long as the one before, up to MAX_WAIT.
-        rounds = max(0, row["consecutive"] // limit.per_window - 1)
-        wait = min(limit.window * 2 ** min(rounds, 16), MAX_WAIT)
-        await Throttle.raw(
-            "UPDATE throttle SET blocked_until = now() + {}::interval WHERE key = {}",
-            wait,
-            key,
-        )
+    """Count one failure whatever the state (no check follows: nothing to reserve)."""
+    await Throttle.raw(_FAIL, *_params(limit, subject))
 
 
 async def take(limit: Limit, subject: str) -> bool:
     """For rate limits on actions (mails): True if allowed now, and count it."""
-    if await blocked(limit, subject):
-        return False
-    await fail(limit, subject)
-    return True
+    return (await reserve((limit, subject))).allowed
 
 
 async def clear(limit: Limit, subject: str) -> None:
