@@ -35,7 +35,7 @@ def attacker_site(server: Server) -> Iterator[str]:
     body = ATTACK_PAGE.format(portal=server.base_url, token=token).encode()
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 (the http.server API)
+        def do_GET(self):
             self.send_response(200)
             self.send_header("Content-Type", "text/html; charset=utf-8")
             self.send_header("Set-Cookie", f"csrftoken={token}; Path=/; SameSite=Lax")
