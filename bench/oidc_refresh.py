@@ -21,7 +21,7 @@ import httpx
 
 from bench.common import machine, percentile, server, write_section
 from portal import db
-from portal.services import oidc
+from portal.services import oidc, oidc_clients
 from portal.testing import factories
 from portal.testing.database import test_database
 
@@ -33,7 +33,7 @@ async def seed(url: str) -> tuple[str, str]:
     db.configure(url)
     await db.start_pool(max_size=4)
     await factories.identity("bench@example.com")
-    client = await oidc.register_client(name="Bench", redirect_uris=[REDIRECT],
+    client = await oidc_clients.register_client(name="Bench", redirect_uris=[REDIRECT],
                                         first_party=True)
     await db.close_pool()
     return client

@@ -18,7 +18,7 @@ from playwright.async_api import Page, expect
 from e2e import axe
 from e2e.pages import LoginPage
 from e2e.server import Server, free_port, running_process
-from portal.services import oidc
+from portal.services import oidc_clients
 from tests.oidc.conftest import pkce
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ def relying_party(server: Server, client_id: str, secret: str, port: int, name: 
 
 async def register_app(name: str, port: int) -> tuple[str, str]:
     base = f"http://127.0.0.1:{port}"
-    client_id, secret = await oidc.register_client(
+    client_id, secret = await oidc_clients.register_client(
         name=name, redirect_uris=[base + "/callback"], post_logout_redirect_uris=[base + "/bye"],
         backchannel_logout_uri=base + "/backchannel-logout", first_party=True)
     return client_id, secret
@@ -154,7 +154,7 @@ async def test_a_third_party_app_asks_for_consent_by_keyboard(
         page: Page, make_person, server: Server, engine):
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    client_id, secret = await oidc.register_client(
+    client_id, secret = await oidc_clients.register_client(
         name="Aplikacja partnera", redirect_uris=[base + "/callback"], first_party=False)
     person = await make_person(label="sso-zgoda")
     await LoginPage(page).sign_in(person.email, person.password)

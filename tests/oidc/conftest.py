@@ -10,7 +10,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 
-from portal.services import oidc
+from portal.services import oidc, oidc_clients
 from portal.testing import factories
 
 REDIRECT = "https://app.example.com/callback"
@@ -29,7 +29,7 @@ class App:
 async def register(**kwargs) -> App:
     defaults = {"name": "e-Faktury", "redirect_uris": [REDIRECT], "first_party": True,
                 "post_logout_redirect_uris": ["https://app.example.com/bye"]}
-    client_id, secret = await oidc.register_client(**{**defaults, **kwargs})
+    client_id, secret = await oidc_clients.register_client(**{**defaults, **kwargs})
     return App(client_id, secret, kwargs.get("redirect_uris", [REDIRECT])[0])
 
 

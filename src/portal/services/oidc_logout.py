@@ -16,7 +16,7 @@ import httpx
 from joserfc import jwt
 from joserfc.errors import JoseError
 
-from portal.services import oidc, oidc_keys
+from portal.services import oidc, oidc_clients, oidc_keys
 from portal.settings import Settings
 from portal.tables import OAuthGrant, OAuthLogin
 
@@ -105,7 +105,7 @@ async def check_end_session(settings: Settings, id_token_hint: str | None,
         hinted = audience[0] if isinstance(audience, list) else audience
     if client_id and hinted and client_id != hinted:
         raise oidc.OAuthError("invalid_request", "client_id does not match id_token_hint")
-    row = await oidc.get_client(client_id or hinted)
+    row = await oidc_clients.get_client(client_id or hinted)
     if post_logout_redirect_uri:
         if row is None or post_logout_redirect_uri not in row["post_logout_redirect_uris"]:
             raise oidc.OAuthError("invalid_request", "post_logout_redirect_uri not registered")

@@ -12,7 +12,16 @@ from litestar.response import Redirect, Template
 from portal.security.guards import requires_identity
 from portal.security.headers import csp_with_form_targets
 from portal.security.middleware import set_session
-from portal.services import mfa, oidc, oidc_keys, oidc_logout, sessions
+from portal.services import (
+    mfa,
+    oidc,
+    oidc_authorization,
+    oidc_clients,
+    oidc_keys,
+    oidc_logout,
+    oidc_tokens,
+    sessions,
+)
 from portal.views.auth import mfa_cookie
 from portal.views.forms import client_of, form_values
 from portal.views.rendering import redirect, render, scope_of, settings_of
@@ -79,7 +88,7 @@ class OAuthController(Controller):
                          decision: str | None = None) -> Response:
         settings = settings_of(request)
         try:
-            req = await oidc.parse_authorize(params)
+            req = await oidc_authorization.parse_authorize(params)
         except oidc.BadClientRedirect as error:
             return _error_page(request, error.description)
         except oidc.OAuthError as error:
@@ -97,7 +106,7 @@ class OAuthController(Controller):
                 return Redirect(req.error_redirect(settings, "interaction_required"),
                                 status_code=302)
             return await _step_up(request, scope, params)
-        if decision is None and await oidc.needs_consent(scope.identity_id, req):
+        if decision is None and await oidc_authorization.needs_consent(scope.identity_id, req):
             if "none" in req.prompt:
                 return Redirect(req.error_redirect(settings, "consent_required"),
                                 status_code=302)
@@ -110,8 +119,8 @@ class OAuthController(Controller):
             await _audit_failure(request, params, oidc.OAuthError("access_denied"))
             return Redirect(req.error_redirect(settings, "access_denied"), status_code=303)
         if decision == "allow":
-            await oidc.grant_consent(scope, req, client_of(request))
-        url = await oidc.issue_code(settings, scope, req, session, client_of(request))
+            await oidc_authorization.grant_consent(scope, req, client_of(request))
+        url = await oidc_authorization.issue_code(settings, scope, req, session, client_of(request))
         return Redirect(url, status_code=303 if decision else 302)
 
     @post("/oauth/authorize", guards=[requires_identity])
@@ -130,16 +139,16 @@ class OAuthController(Controller):
                                    "client_secret", "client_assertion_type", "client_assertion")
         try:
             client_id, secret = _basic_auth(request, values)
-            client_row = await oidc.authenticate_client(
+            client_row = await oidc_clients.authenticate_client(
                 settings, client_id=client_id, client_secret=secret,
                 assertion_type=values["client_assertion_type"] or None,
                 assertion=values["client_assertion"] or None)
             if values["grant_type"] == "authorization_code":
-                body = await oidc.exchange_code(settings, client_row, values["code"],
+                body = await oidc_tokens.exchange_code(settings, client_row, values["code"],
                                                 values["redirect_uri"], values["code_verifier"],
                                                 client_of(request))
             elif values["grant_type"] == "refresh_token":
-                body = await oidc.refresh(settings, client_row, values["refresh_token"],
+                body = await oidc_tokens.refresh(settings, client_row, values["refresh_token"],
                                           client_of(request))
             else:
                 raise oidc.OAuthError("unsupported_grant_type")
@@ -154,13 +163,13 @@ class OAuthController(Controller):
                                    "client_assertion_type", "client_assertion")
         try:
             client_id, secret = _basic_auth(request, values)
-            client_row = await oidc.authenticate_client(
+            client_row = await oidc_clients.authenticate_client(
                 settings_of(request), client_id=client_id, client_secret=secret,
                 assertion_type=values["client_assertion_type"] or None,
                 assertion=values["client_assertion"] or None)
         except oidc.OAuthError as error:
             return _oauth_error(error)
-        await oidc.revoke_token(client_row, values["token"], client_of(request))
+        await oidc_tokens.revoke_token(client_row, values["token"], client_of(request))
         return _json({})
 
     @get("/oauth/userinfo", opt=PUBLIC)
@@ -178,7 +187,7 @@ class OAuthController(Controller):
             return _oauth_error(oidc.OAuthError("invalid_token", "a Bearer token is required",
                                                 401))
         try:
-            return _json(await oidc.userinfo(settings_of(request), token.strip()))
+            return _json(await oidc_tokens.userinfo(settings_of(request), token.strip()))
         except oidc.OAuthError as error:
             return _oauth_error(error)
 
@@ -228,7 +237,7 @@ def _again(params: dict[str, str]) -> str:
     return "/oauth/authorize?" + urlencode(kept)
 
 
-def _too_old(req: oidc.AuthorizeRequest, session: dict) -> bool:
+def _too_old(req: oidc_authorization.AuthorizeRequest, session: dict) -> bool:
     if req.max_age is None:
         return False
     from datetime import UTC, datetime

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from portal.security.guards import requires_identity
-from portal.services import audit, identity, oidc, sessions
+from portal.services import audit, identity, oidc_tokens, sessions
 from portal.services.errors import DomainError
 from portal.views.forms import INVALID, client_of, field_errors, form_values
 from portal.views.rendering import redirect, render, scope_of, settings_of
@@ -84,7 +84,7 @@ async def security_context(request: Request) -> dict:
         "errors": {},
         "sessions": await _sessions(request),
         "history": await _history(request),
-        "applications": await oidc.granted_applications(scope_of(request).identity_id),
+        "applications": await oidc_tokens.granted_applications(scope_of(request).identity_id),
         **await mfa_context(request),
     }
 
@@ -143,6 +143,7 @@ class SecurityController(Controller):
 
     @post("/applications/{client_id:str}/revoke")
     async def revoke_application(self, request: Request, client_id: FromPath[str]) -> Response:
-        if not await oidc.revoke_application(scope_of(request), client_id, client_of(request)):
+        if not await oidc_tokens.revoke_application(scope_of(request), client_id,
+                                                    client_of(request)):
             raise NotFoundException()
         return redirect(request, "/security", flash="Odebrano aplikacji dostęp.")

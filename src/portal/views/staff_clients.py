@@ -7,7 +7,7 @@ from litestar.response import Template
 
 from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
-from portal.services import oidc
+from portal.services import oidc, oidc_clients
 from portal.services.errors import DomainError
 from portal.tables import OAuthClient
 from portal.views.forms import INVALID, client_of, field_errors
@@ -51,7 +51,7 @@ class StaffClientsController(Controller):
         first_party = form.get("first_party") == "on"
         require_mfa = form.get("require_mfa") == "on"
         try:
-            client_id, secret = await oidc.register_client(
+            client_id, secret = await oidc_clients.register_client(
                 name=values["name"], redirect_uris=_lines(values["redirect_uris"]),
                 post_logout_redirect_uris=_lines(values["post_logout_redirect_uris"]),
                 backchannel_logout_uri=values["backchannel_logout_uri"].strip(),

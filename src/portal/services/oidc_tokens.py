@@ -1,0 +1,295 @@
+"""The token endpoint and what checks its tokens: the code exchange, refresh-token rotation
+with reuse detection, userinfo, revocation (RFC 7009), and the person's view of the grants
+their applications hold.
+
+A grant (``oauth_grant``) is one authorization a client got; its refresh tokens rotate under
+it, and revoking it ends every token of the family, including one stored a moment later.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from joserfc import jwt
+from joserfc.errors import JoseError
+
+from portal.db import ENGINE
+from portal.security.tokens import new_token, token_hash
+from portal.services import audit, oidc_keys
+from portal.services.oidc import (
+    ACCESS_LIFETIME,
+    ACR_PASSWORD,
+    ID_LIFETIME,
+    REFRESH_LIFETIME,
+    OAuthError,
+    b64url,
+    issuer,
+    s256,
+    sid,
+)
+from portal.services.oidc_claims import CLAIM_COLUMNS, claims_of
+from portal.services.oidc_clients import get_client
+from portal.services.scope import Client, Scope
+from portal.settings import Settings
+from portal.tables import OAuthClient, OAuthCode, OAuthConsent, OAuthGrant, OAuthRefreshToken
+
+
+def _at_hash(access_token: str) -> str:
+    return b64url(hashlib.sha256(access_token.encode()).digest()[:16])
+
+
+
+GRANT_COLUMNS = ("g.id AS grant_id, g.identity, g.session_hash, g.scope, g.account_public_id, "
+                 "g.auth_time, g.amr, g.acr")
+
+EXCHANGE = f"""
+WITH used AS (
+    UPDATE oauth_code SET used_at = now() WHERE code_hash = {{}} AND used_at IS NULL
+    RETURNING *
+), g AS (
+    INSERT INTO oauth_grant (id, created_at, client, identity, session_hash, scope,
+                             account_public_id, auth_time, amr, acr)
+    SELECT id, now(), client, identity, session_hash, scope, account_public_id, auth_time,
+           amr, acr
+    FROM used
+    WHERE client = {{}} AND expires_at > now() AND redirect_uri = {{}} AND code_challenge = {{}}
+    RETURNING *
+), rotation AS (
+    INSERT INTO oauth_refresh_token (id, created_at, token_hash, family, expires_at)
+    SELECT gen_random_uuid(), now(), {{}}, id, {{}} FROM g
+)
+SELECT used.client AS code_client, used.expires_at > now() AS fresh, used.redirect_uri,
+       used.identity AS code_identity, used.nonce, g.id IS NOT NULL AS issued,
+       {GRANT_COLUMNS}, {CLAIM_COLUMNS}
+FROM used
+LEFT JOIN g ON true
+LEFT JOIN identity i ON i.id = g.identity
+LEFT JOIN profile p ON p.identity = i.id
+"""  # noqa: S608  (built from constants; the values are placeholders)
+
+ROTATE = f"""
+WITH spent AS (
+    UPDATE oauth_refresh_token t SET used_at = now()
+    FROM oauth_grant g
+    WHERE t.token_hash = {{}} AND t.used_at IS NULL AND t.expires_at > now()
+      AND g.id = t.family AND g.client = {{}} AND g.revoked_at IS NULL
+    RETURNING g.*
+), rotation AS (
+    INSERT INTO oauth_refresh_token (id, created_at, token_hash, family, expires_at)
+    SELECT gen_random_uuid(), now(), {{}}, id, {{}} FROM spent
+)
+SELECT {GRANT_COLUMNS}, {CLAIM_COLUMNS}
+FROM spent g
+JOIN identity i ON i.id = g.identity
+LEFT JOIN profile p ON p.identity = i.id
+"""  # noqa: S608  (built from constants; the values are placeholders)
+
+#: A live grant's claims for userinfo and introspection: the token's grant must not be
+#: revoked and its client not disabled.
+LIVE_GRANT = f"""
+SELECT {GRANT_COLUMNS}, c.client_id, {CLAIM_COLUMNS}
+FROM oauth_grant g
+JOIN oauth_client c ON c.id = g.client AND c.disabled_at IS NULL
+JOIN identity i ON i.id = g.identity
+LEFT JOIN profile p ON p.identity = i.id
+WHERE g.id = {{}} AND g.revoked_at IS NULL
+"""  # noqa: S608  (built from constants; the values are placeholders)
+
+
+async def exchange_code(settings: Settings, client_row: dict[str, Any], code: str,
+                        redirect_uri: str, verifier: str, client: Client) -> dict[str, Any]:
+    """Exchange a code in one statement: mark it used, store the grant and its first refresh
+    token, read the claims. Whatever is wrong, the code is spent (single use)."""
+    refresh_raw = new_token(32)
+    # The challenge is public (it travelled in the authorization request), so comparing it
+    # in SQL leaks nothing; a malformed verifier compares as '' and never matches.
+    challenge = s256(verifier) if verifier and 43 <= len(verifier) <= 128 else ""
+    rows = await OAuthCode.raw(
+        EXCHANGE, token_hash(code or ""), client_row["id"], redirect_uri or "", challenge,
+        token_hash(refresh_raw), datetime.now(UTC) + REFRESH_LIFETIME)
+    if not rows:
+        await _code_reused(code, client)
+        raise OAuthError("invalid_grant", "the code is invalid, expired or used")
+    row = rows[0]
+    if not row["issued"]:
+        if row["code_client"] != client_row["id"] or not row["fresh"]:
+            raise OAuthError("invalid_grant", "the code is invalid, expired or used")
+        if redirect_uri != row["redirect_uri"]:
+            raise OAuthError("invalid_grant", "redirect_uri does not match")
+        await audit.record("oauth:token:failure", client=client,
+                           identity_id=row["code_identity"], reason="pkce")
+        raise OAuthError("invalid_grant", "PKCE verification failed")
+    await audit.record("oauth:token:issue", client=client, identity_id=row["identity"],
+                       client_id=client_row["client_id"])
+    return await _issue_tokens(settings, client_row, row, refresh_raw, nonce=row["nonce"])
+
+
+async def _code_reused(code: str, client: Client) -> None:
+    """A code presented twice: revoke what it issued (RFC 6749 §4.1.2). The grant's id is the
+    code's, and the winner stored it in the statement that spent the code, so it is there."""
+    async with ENGINE.transaction():
+        row = await OAuthCode.select(OAuthCode.id, OAuthCode.identity).where(
+            OAuthCode.code_hash == token_hash(code or "")).first()
+        if row is None:
+            return
+        await OAuthGrant.update({OAuthGrant.revoked_at: datetime.now(UTC)}).where(
+            (OAuthGrant.id == row["id"]) & OAuthGrant.revoked_at.is_null())
+        await audit.record("oauth:code:reuse", client=client, identity_id=row["identity"])
+
+
+async def refresh(settings: Settings, client_row: dict[str, Any], raw: str,
+                  client: Client) -> dict[str, Any]:
+    """Rotate a refresh token. Presenting a spent one revokes its grant.
+
+    The happy path is one statement: it spends the token only while the grant is live, stores
+    the next token and reads the claims. Of two concurrent uses of one token exactly one wins
+    (the row lock); the loser sees the token spent and revokes the grant, which also ends the
+    token the winner stored, since every use checks the grant."""
+    refresh_raw = new_token(32)
+    id_hash = token_hash(raw or "")
+    rows = await OAuthRefreshToken.raw(ROTATE, id_hash, client_row["id"],
+                                       token_hash(refresh_raw),
+                                       datetime.now(UTC) + REFRESH_LIFETIME)
+    if rows:
+        return await _issue_tokens(settings, client_row, rows[0], refresh_raw, nonce="")
+    async with ENGINE.transaction():
+        revoked = await OAuthGrant.raw(
+            "UPDATE oauth_grant g SET revoked_at = now() FROM oauth_refresh_token t "
+            "WHERE t.token_hash = {} AND t.used_at IS NOT NULL AND g.id = t.family "
+            "AND g.client = {} AND g.revoked_at IS NULL RETURNING g.identity",
+            id_hash, client_row["id"])
+        if revoked:
+            await audit.record("oauth:refresh:reuse", client=client,
+                               identity_id=revoked[0]["identity"],
+                               client_id=client_row["client_id"])
+    if revoked:
+        raise OAuthError("invalid_grant", "refresh token reuse detected; the grant is revoked")
+    raise OAuthError("invalid_grant", "the refresh token is invalid, expired or revoked")
+
+
+async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: dict[str, Any],
+                        refresh_raw: str, *, nonce: str) -> dict[str, Any]:
+    """Sign the access and ID tokens for a grant row (its refresh token is already stored).
+    Code exchanges are audited; refreshes are not (one row per refresh would drown the log)
+    — their failures and reuse are."""
+    person = claims_of(grant)
+    key = await oidc_keys.current(settings.secret_key)
+    now = datetime.now(UTC)
+    subject = str(grant["identity"])
+    session_id = sid(settings, grant["session_hash"]) if grant["session_hash"] else None
+    header = {"alg": oidc_keys.ALGORITHM, "kid": key.kid}
+    access_claims = {
+        "iss": issuer(settings), "sub": subject, "aud": [client_row["client_id"]],
+        "client_id": client_row["client_id"], "scope": grant["scope"],
+        "iat": int(now.timestamp()), "exp": int((now + ACCESS_LIFETIME).timestamp()),
+        "jti": secrets.token_hex(16), "grant_id": str(grant["grant_id"]),
+    }
+    if grant["account_public_id"]:
+        access_claims["account"] = grant["account_public_id"]
+    access_token = jwt.encode({**header, "typ": "at+jwt"}, access_claims, key)
+    id_claims: dict[str, Any] = {
+        "iss": issuer(settings), "sub": subject, "aud": client_row["client_id"],
+        "azp": client_row["client_id"],
+        "iat": int(now.timestamp()), "exp": int((now + ID_LIFETIME).timestamp()),
+        "auth_time": int(grant["auth_time"].timestamp()), "at_hash": _at_hash(access_token),
+        "amr": list(grant["amr"] or ["pwd"]), "acr": grant["acr"] or ACR_PASSWORD,
+    }
+    if session_id:
+        id_claims["sid"] = session_id
+    if nonce:
+        id_claims["nonce"] = nonce
+    id_claims.update(person)
+    id_token = jwt.encode(header, id_claims, key)
+    return {
+        "access_token": access_token, "token_type": "Bearer",
+        "expires_in": int(ACCESS_LIFETIME.total_seconds()), "id_token": id_token,
+        "refresh_token": refresh_raw, "scope": grant["scope"],
+    }
+
+
+async def verify_access_token(settings: Settings, token: str) -> dict[str, Any]:
+    try:
+        decoded = jwt.decode(token, await oidc_keys.key_set(), algorithms=[oidc_keys.ALGORITHM])
+        jwt.JWTClaimsRegistry(iss={"essential": True, "value": issuer(settings)},
+                              exp={"essential": True}, sub={"essential": True}
+                              ).validate(decoded.claims)
+    except (JoseError, ValueError):
+        raise OAuthError("invalid_token", "the access token is invalid or expired", 401) from None
+    if decoded.header.get("typ") != "at+jwt":
+        raise OAuthError("invalid_token", "not an access token", 401)
+    return decoded.claims
+
+
+async def live_grant(claims: dict[str, Any]) -> dict[str, Any] | None:
+    """The grant behind a verified access token, with the person's claims; None when it was
+    revoked (reuse, logout, revocation), its client disabled or its person deleted."""
+    try:
+        grant_id = UUID(str(claims.get("grant_id")))
+    except ValueError:
+        return None
+    rows = await OAuthGrant.raw(LIVE_GRANT, grant_id)
+    if not rows or str(rows[0]["identity"]) != claims.get("sub") or (
+            rows[0]["client_id"] != claims.get("client_id")):
+        return None
+    return rows[0]
+
+
+async def userinfo(settings: Settings, token: str) -> dict[str, Any]:
+    claims = await verify_access_token(settings, token)
+    grant = await live_grant(claims)
+    if grant is None:
+        raise OAuthError("invalid_token", "the access token is revoked", 401)
+    return claims_of(grant)
+
+
+async def revoke_token(client_row: dict[str, Any], token: str, client: Client) -> None:
+    """RFC 7009: revoking a refresh token revokes its grant; unknown tokens are ignored."""
+    async with ENGINE.transaction():
+        rows = await OAuthGrant.raw(
+            "UPDATE oauth_grant g SET revoked_at = now() FROM oauth_refresh_token t "
+            "WHERE t.token_hash = {} AND g.id = t.family AND g.client = {} "
+            "AND g.revoked_at IS NULL RETURNING g.identity",
+            token_hash(token or ""), client_row["id"])
+        if rows:
+            await audit.record("oauth:token:revoke", client=client,
+                               identity_id=rows[0]["identity"])
+
+
+# --- the person's view of their applications -------------------------------------------------
+
+
+async def granted_applications(identity_id: UUID) -> list[dict[str, Any]]:
+    """Applications that hold the person's consent or a live grant."""
+    return await OAuthClient.raw(
+        "SELECT c.client_id, c.name, c.first_party, cs.scopes, "
+        "(SELECT max(t.created_at) FROM oauth_grant g JOIN oauth_refresh_token t "
+        " ON t.family = g.id WHERE g.client = c.id AND g.identity = {}) AS last_used "
+        "FROM oauth_client c LEFT JOIN oauth_consent cs ON cs.client = c.id AND cs.identity = {} "
+        "WHERE cs.id IS NOT NULL OR EXISTS (SELECT 1 FROM oauth_grant g "
+        " JOIN oauth_refresh_token t ON t.family = g.id "
+        " WHERE g.client = c.id AND g.identity = {} AND g.revoked_at IS NULL "
+        " AND t.used_at IS NULL AND t.expires_at > now()) "
+        "ORDER BY c.name", identity_id, identity_id, identity_id)
+
+
+async def revoke_application(scope: Scope, client_id: str, client: Client) -> bool:
+    row = await get_client(client_id)
+    if row is None:
+        return False
+    async with ENGINE.transaction():
+        deleted = await OAuthConsent.delete().where(
+            (OAuthConsent.identity == scope.identity_id) & (OAuthConsent.client == row["id"])
+        ).returning(OAuthConsent.id)
+        revoked = await OAuthGrant.update(
+            {OAuthGrant.revoked_at: datetime.now(UTC)}, use_auto_update=False
+        ).where((OAuthGrant.identity == scope.identity_id)
+                & (OAuthGrant.client == row["id"])
+                & OAuthGrant.revoked_at.is_null()).returning(OAuthGrant.id)
+        if deleted or revoked:
+            await audit.record("oauth:consent:revoke", client=client,
+                               identity_id=scope.identity_id, client_id=client_id)
+    return bool(deleted or revoked)
