@@ -24,7 +24,8 @@ class OAuthClient(Base, tablename="oauth_client"):
     name = Varchar(length=100)
     secret_hash = Varchar(length=64, null=True, default=None)  # None: a public client
     auth_method = Varchar(length=32, default="client_secret_basic")
-    jwks = JSONB(default="{}")  # public keys for private_key_jwt
+    jwks = JSONB(default="{}")  # public keys for private_key_jwt, pasted by staff
+    jwks_uri = Text(default="")  # or where the client publishes them (fetched, cached)
     redirect_uris = Array(base_column=Text(), default=list)
     post_logout_redirect_uris = Array(base_column=Text(), default=list)
     backchannel_logout_uri = Text(default="")

@@ -166,7 +166,7 @@ class OAuthController(Controller):
             client_row = await oidc_clients.authenticate_client(
                 settings_of(request), client_id=client_id, client_secret=secret,
                 assertion_type=values["client_assertion_type"] or None,
-                assertion=values["client_assertion"] or None)
+                assertion=values["client_assertion"] or None, endpoint="/oauth/revoke")
         except oidc.OAuthError as error:
             return _oauth_error(error)
         await oidc_tokens.revoke_token(client_row, values["token"], client_of(request))

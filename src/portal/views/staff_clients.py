@@ -14,7 +14,7 @@ from portal.views.forms import INVALID, client_of, field_errors
 from portal.views.rendering import render, scope_of
 
 FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
-          "auth_method")
+          "auth_method", "jwks", "jwks_uri")
 
 
 def _lines(text: str) -> list[str]:
@@ -31,6 +31,7 @@ class StaffClientsController(Controller):
         clients = await OAuthClient.select(
             OAuthClient.client_id, OAuthClient.name, OAuthClient.redirect_uris,
             OAuthClient.first_party, OAuthClient.require_mfa, OAuthClient.auth_method,
+            OAuthClient.jwks_uri,
         ).order_by(OAuthClient.name)
         return render(request, "staff_clients.html", {
             "title": "Aplikacje logujące przez Konto ID", "clients": clients,
@@ -56,7 +57,8 @@ class StaffClientsController(Controller):
                 post_logout_redirect_uris=_lines(values["post_logout_redirect_uris"]),
                 backchannel_logout_uri=values["backchannel_logout_uri"].strip(),
                 allowed_scopes=scopes, first_party=first_party, require_mfa=require_mfa,
-                auth_method=values["auth_method"], actor=scope_of(request),
+                auth_method=values["auth_method"], jwks=values["jwks"],
+                jwks_uri=values["jwks_uri"], actor=scope_of(request),
                 client=client_of(request))
         except DomainError as error:
             return await self._page(request, values={**values, "scopes": scopes,
