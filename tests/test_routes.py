@@ -29,6 +29,8 @@ PUBLIC = {
     "/oauth/revoke",
     "/oauth/userinfo",
     "/oauth/logout",
+    # RP-initiated logout confirmed: a signed-out person is simply sent back to the app.
+    "/oauth/end-session",
     # The invitation link: the invitee may have no ID yet (the token is the proof).
     "/invitations/{token:str}",
     "/invitations/{token:str}/decline",

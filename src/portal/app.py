@@ -20,6 +20,7 @@ from portal import db, logs
 from portal.api import app as api_app
 from portal.security.csrf import CsrfMiddleware
 from portal.security.headers import security_headers
+from portal.security.input import InputMiddleware
 from portal.security.middleware import SessionMiddleware
 from portal.services import mail, oidc_logout, sessions
 from portal.settings import Settings
@@ -51,8 +52,15 @@ WARSAW = ZoneInfo("Europe/Warsaw")
 
 #: Paths exempt from the CSRF checks: applications call them with their own authentication
 #: (an API key, the OAuth client's credentials or a bearer token), never with the person's
-#: cookies alone.
-CSRF_EXEMPT = ("/api/v1/", "/oauth/token", "/oauth/revoke", "/oauth/userinfo", "/healthz")
+#: cookies alone. Two more are OpenID Connect requests that a relying party may send as a
+#: cross-site form POST (Core 3.1.2.1, RP-Initiated Logout 1.0 §2), so they cannot carry our
+#: token: POST /oauth/authorize changes nothing the same request by GET would not (its
+#: answer goes only to the client's registered redirect URI), and POST /oauth/logout only
+#: asks the person to confirm. The person's own decisions (POST /oauth/consent and
+#: POST /oauth/end-session) keep the check. The match is by prefix: no route of ours starts
+#: with these two and means anything else.
+CSRF_EXEMPT = ("/api/v1/", "/oauth/token", "/oauth/revoke", "/oauth/userinfo", "/healthz",
+               "/oauth/authorize", "/oauth/logout")
 
 
 def template_engine() -> JinjaTemplateEngine:
@@ -134,7 +142,8 @@ def create_app(settings: Settings) -> Litestar:
             *PENDING_SCREENS,
             static,
         ],
-        middleware=[SessionMiddleware(settings), CsrfMiddleware(settings, CSRF_EXEMPT)],
+        middleware=[InputMiddleware(), SessionMiddleware(settings),
+                    CsrfMiddleware(settings, CSRF_EXEMPT)],
         template_config=TemplateConfig(instance=template_engine()),
         exception_handlers=EXCEPTION_HANDLERS,
         before_send=[security_headers(settings)],

@@ -177,9 +177,9 @@ async def test_third_party_apps_ask_for_consent_once(client):
     form = {"client_id": app.client_id, "redirect_uri": REDIRECT, "response_type": "code",
             "scope": "openid email profile", "state": "st-123", "nonce": "n",
             "code_challenge": challenge, "code_challenge_method": "S256"}
-    denied = await client.post_form("/oauth/authorize", {**form, "decision": "deny"})
+    denied = await client.post_form("/oauth/consent", {**form, "decision": "deny"})
     assert query_of(denied.headers["location"])["error"] == "access_denied"
-    allowed = await client.post_form("/oauth/authorize", {**form, "decision": "allow"})
+    allowed = await client.post_form("/oauth/consent", {**form, "decision": "allow"})
     assert "code" in query_of(allowed.headers["location"])
     again = await client.get(authorize_url(app, challenge))
     assert again.status_code == 302 and "code" in query_of(again.headers["location"])
@@ -253,7 +253,7 @@ async def test_end_session_asks_then_logs_out_and_returns_to_a_registered_uri(
         "id_token_hint": id_token, "post_logout_redirect_uri": "https://app.example.com/bye",
         "state": "s1"})
     assert page.status_code == 200 and await Session.count() == 1  # nothing ends on GET
-    done = await client.post_form("/oauth/logout", {
+    done = await client.post_form("/oauth/end-session", {
         "id_token_hint": id_token, "post_logout_redirect_uri": "https://app.example.com/bye",
         "state": "s1"})
     assert done.status_code == 303

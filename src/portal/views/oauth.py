@@ -84,8 +84,18 @@ class OAuthController(Controller):
     async def authorize(self, request: Request) -> Response:
         return await self._authorize(request, _authorize_params(request.query_params))
 
+    @post("/oauth/authorize", opt=PUBLIC)
+    async def authorize_post(self, request: Request) -> Response:
+        """The same authorization request sent as a form (OpenID Connect Core 3.1.2.1: GET
+        and POST must both work). Exempt from the CSRF check (``CSRF_EXEMPT`` in app.py): it
+        changes nothing that the same request by GET would not, and its answer goes only to
+        the client's registered redirect URI. The person's own decision on consent is
+        POST /oauth/consent, which keeps the check."""
+        return await self._authorize(request, _authorize_params(await request.form()),
+                                     posted=True)
+
     async def _authorize(self, request: Request, params: dict[str, str],
-                         decision: str | None = None) -> Response:
+                         decision: str | None = None, posted: bool = False) -> Response:
         settings = settings_of(request)
         try:
             req = await oidc_authorization.parse_authorize(params)
@@ -110,6 +120,10 @@ class OAuthController(Controller):
             if "none" in req.prompt:
                 return Redirect(req.error_redirect(settings, "consent_required"),
                                 status_code=302)
+            if posted:
+                # The consent page carries a CSRF token, which a response on an exempt path
+                # does not get: ask for the same request by GET, where it does.
+                return redirect(request, "/oauth/authorize?" + urlencode(params))
             return render(request, "consent.html", {
                 "title": "Zgoda na udostępnienie danych", "client": req.client,
                 "scopes": [oidc.SCOPE_DESCRIPTIONS[s] for s in req.scopes],
@@ -121,10 +135,12 @@ class OAuthController(Controller):
         if decision == "allow":
             await oidc_authorization.grant_consent(scope, req, client_of(request))
         url = await oidc_authorization.issue_code(settings, scope, req, session, client_of(request))
-        return Redirect(url, status_code=303 if decision else 302)
+        return Redirect(url, status_code=303 if decision or posted else 302)
 
-    @post("/oauth/authorize", guards=[requires_identity])
+    @post("/oauth/consent", guards=[requires_identity])
     async def consent(self, request: Request) -> Response:
+        """The person's answer on the consent page (a form of the portal: CSRF-checked); it
+        goes through the authorization request's own path with the decision."""
         form = await request.form()
         decision = form.get("decision")
         if decision not in ("allow", "deny"):
@@ -193,9 +209,26 @@ class OAuthController(Controller):
 
     @get("/oauth/logout", opt=PUBLIC)
     async def end_session_form(self, request: Request) -> Response:
-        """RP-initiated logout asks the person to confirm: no state changes on GET."""
-        params = {k: v for k, v in request.query_params.items()
-                  if k in ("id_token_hint", "post_logout_redirect_uri", "state", "client_id")}
+        """RP-initiated logout asks the person to confirm: no state changes here."""
+        return await self._end_session_form(request, dict(request.query_params))
+
+    @post("/oauth/logout", opt=PUBLIC)
+    async def end_session_post(self, request: Request) -> Response:
+        """The same logout request sent as a form (RP-Initiated Logout 1.0 §2: GET and POST).
+        Exempt from the CSRF check (``CSRF_EXEMPT`` in app.py): like GET it only asks the
+        person to confirm; the confirmation is POST /oauth/end-session, which keeps the
+        check. The question is asked on a GET page, which carries the CSRF token."""
+        params = _logout_params(await request.form())
+        try:
+            await oidc_logout.check_end_session(
+                settings_of(request), params.get("id_token_hint"),
+                params.get("post_logout_redirect_uri"), params.get("client_id"))
+        except oidc.OAuthError:
+            return _logout_refused(request)
+        return redirect(request, "/oauth/logout?" + urlencode(params))
+
+    async def _end_session_form(self, request: Request, query) -> Response:
+        params = _logout_params(query)
         try:
             client_row = await oidc_logout.check_end_session(
                 settings_of(request), params.get("id_token_hint"),
@@ -208,11 +241,11 @@ class OAuthController(Controller):
             "title": "Wylogowanie", "client": client_row, "params": params},
             headers={"Content-Security-Policy": csp_with_form_targets(*targets)})
 
-    @post("/oauth/logout", opt=PUBLIC)
+    @post("/oauth/end-session", opt=PUBLIC)
     async def end_session(self, request: Request) -> Response:
+        """The person confirmed: end the portal session and go back to the application."""
         settings = settings_of(request)
-        values = await form_values(request, "id_token_hint", "post_logout_redirect_uri",
-                                   "state", "client_id")
+        values = await form_values(request, *LOGOUT_FIELDS)
         try:
             await oidc_logout.check_end_session(
                 settings, values["id_token_hint"] or None,
@@ -228,6 +261,15 @@ class OAuthController(Controller):
                     else redirect(request, "/login", flash="Wylogowano."))
         set_session(request, response, None)
         return response
+
+
+LOGOUT_FIELDS = ("id_token_hint", "post_logout_redirect_uri", "state", "client_id",
+                 "ui_locales")
+
+
+def _logout_params(source) -> dict[str, str]:
+    return {name: value for name in LOGOUT_FIELDS
+            if isinstance(value := source.get(name), str) and value}
 
 
 def _again(params: dict[str, str]) -> str:
