@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from urllib.parse import quote
 
+from asyncpg.exceptions import CharacterNotInRepertoireError, UntranslatableCharacterError
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
     HTTPException,
@@ -14,6 +15,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from portal.security.guards import MfaEnrolmentRequired, NoAccount
+from portal.security.input import RefusedInput
 from portal.services.errors import DomainError, Forbidden, NotFound
 from portal.views.rendering import VARY, redirect, render
 
@@ -31,6 +33,10 @@ TITLES = {
 }
 
 API_PREFIX = "/api/"
+#: Endpoints applications call (not people): their errors are OAuth's JSON (RFC 6749 5.2).
+OAUTH_JSON_PATHS = frozenset({"/oauth/token", "/oauth/revoke", "/oauth/userinfo"})
+#: What a person is told when the request held characters the portal cannot store.
+REFUSED_CHARACTERS = "Usuń niedozwolone znaki (np. znaki sterujące)."
 
 
 def _api_error(status: int, code: str, message: str, headers=None) -> Response:
@@ -42,8 +48,9 @@ def _api_error(status: int, code: str, message: str, headers=None) -> Response:
     )
 
 
-def _page(request: Request, status: int, headers=None) -> Response:
-    title, message = TITLES.get(status, TITLES[400] if status < 500 else TITLES[500])
+def _page(request: Request, status: int, headers=None, message: str | None = None) -> Response:
+    title, default = TITLES.get(status, TITLES[400] if status < 500 else TITLES[500])
+    message = message or default
     return render(
         request,
         "error.html",
@@ -103,7 +110,34 @@ def domain_refusal(request: Request, exc: DomainError) -> Response:
     return _page(request, status)
 
 
+def refused_input(request: Request, exc: Exception) -> Response:
+    """Characters PostgreSQL cannot store (a NUL, a lone surrogate) or JSON nested too deeply:
+    a 400 for whoever sent it. RefusedInput comes from security/input.py before any handler
+    ran; the database's own refusal is the last resort for anything that got past it, so it is
+    logged (escaped, see logs.py) to find the way it came in."""
+    if isinstance(exc, RefusedInput):
+        description = exc.detail
+    else:
+        description = "the request contains characters that cannot be stored"
+        log.warning("database refused characters on %s %s: %s", request.method,
+                    request.url.path, exc)
+    path = request.url.path
+    if path.startswith(API_PREFIX):
+        return _api_error(400, "bad_request", description)
+    if path in OAUTH_JSON_PATHS:
+        return Response(
+            content={"error": "invalid_request", "error_description": description},
+            status_code=400,
+            media_type=MediaType.JSON,
+            headers={"Cache-Control": "no-store", "Pragma": "no-cache"},
+        )
+    return _page(request, 400, message=REFUSED_CHARACTERS)
+
+
 EXCEPTION_HANDLERS = {
+    RefusedInput: refused_input,
+    CharacterNotInRepertoireError: refused_input,
+    UntranslatableCharacterError: refused_input,
     HTTPException: http_error,
     DomainError: domain_refusal,
     Exception: server_error,
