@@ -206,3 +206,40 @@ async def owner():
     identity_id = await factories.identity("api-nul@example.com")
     account = await factories.account(identity_id, name="Konto API")
     return identity_id, account
+
+
+async def test_the_databases_own_refusal_is_a_400_as_a_last_resort(settings):
+    """Whatever reaches a query some other way (past the middleware) and is refused by
+    PostgreSQL is still a 400 in the caller's shape, and nothing is written."""
+    from litestar import Litestar, get
+    from litestar.datastructures import State
+    from litestar.template.config import TemplateConfig
+
+    from portal.app import template_engine
+    from portal.tables import Identity
+    from portal.views.errors import EXCEPTION_HANDLERS
+    from tests.conftest import http_client
+
+    async def store(value: str) -> None:
+        await Identity.insert(Identity(email=value))
+
+    @get(["/api/v1/probe", "/oauth/token", "/probe"])
+    async def probe() -> str:
+        await store("a\x00@example.com")
+        return "stored"
+
+    @get("/api/v1/jsonb")
+    async def jsonb() -> str:
+        await Identity.raw("SELECT {}::jsonb", '"\\u0000"')
+        return "stored"
+
+    tiny = Litestar([probe, jsonb], exception_handlers=EXCEPTION_HANDLERS,
+                    template_config=TemplateConfig(instance=template_engine()),
+                    state=State({"settings": settings}))
+    before = await snapshot()
+    async with http_client(tiny) as raw:
+        refused_api(await raw.get("/api/v1/probe"))
+        refused_api(await raw.get("/api/v1/jsonb"))
+        refused_oauth(await raw.get("/oauth/token"))
+        refused_page(await raw.get("/probe", headers=ENGLISH))
+    assert await snapshot() == before
