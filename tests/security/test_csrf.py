@@ -165,3 +165,43 @@ async def test_granting_owner_needs_re_authentication_when_the_sign_in_is_old(cl
         "email": "nowy@example.com", "role": "owner", "password": factories.PASSWORD})
     assert confirmed.status_code == 303
     assert await Invitation.count() == 1
+
+
+async def test_a_new_session_id_in_a_fragment_brings_its_token(client):
+    """Turning MFA on starts a new session id in an htmx fragment: the response carries the
+    token of the new session (X-CSRF-Token, the cookie and the fragment's forms), so the page
+    keeps working (static/js/portal.js takes the header)."""
+    import pyotp
+
+    from portal.security import totp
+    from portal.settings import Settings
+
+    await owner_signed_in(client)
+    await client.post_form("/security/mfa/app/start", {}, htmx=True)
+    secret_key = Settings.from_env().secret_key
+    from portal.tables import Identity
+
+    row = await Identity.select(Identity.totp_secret_encrypted).first()
+    secret = totp.decrypt(row["totp_secret_encrypted"], secret_key)
+    before = client.cookies["portal_session"]
+    response = await client.post_form("/security/mfa/app/confirm",
+                                      {"code": pyotp.TOTP(secret).now()}, htmx=True)
+    assert response.status_code == 200, response.text
+    assert client.cookies["portal_session"] != before
+    token = response.headers["x-csrf-token"]
+    assert token == client.cookies["csrftoken"]
+    assert csrf.valid(secret_key, token, client.cookies["portal_session"])
+    assert f'value="{token}"' in response.text
+    signed_out = await client.post("/logout", data={"_csrf_token": token})
+    assert signed_out.status_code == 303
+
+
+async def test_pages_of_exempt_paths_still_carry_a_token(client):
+    from portal import app as app_module
+
+    assert any(path.startswith("/oauth/") for path in app_module.CSRF_EXEMPT)
+    await owner_signed_in(client)
+    response = await client.get("/oauth/logout")  # exempt: applications post to it
+    token = re.search(r'name="_csrf_token" value="([0-9a-f]*)"', response.text)
+    assert token and csrf.valid("test-secret-key-not-for-production", token.group(1),
+                                client.cookies["portal_session"])

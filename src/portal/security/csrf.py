@@ -133,16 +133,19 @@ class CsrfMiddleware(ASGIMiddleware):
         self.cookie = cookie_name(settings)
 
     async def handle(self, scope: ASGIScope, receive: Receive, send: Send, next_app: ASGIApp):
-        if scope["type"] != "http" or scope["path"].startswith(("/static/", *self.exempt)):
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
             await next_app(scope, receive, send)
             return
+        # Exempt paths skip the checks, not the token: a page they render (the logout
+        # confirmation) still needs one for its own form.
+        exempt = scope["path"].startswith(self.exempt)
         cookies = _cookies(scope)
         session = self._session(cookies) if scope.get("user") else ""
         secret = self.settings.secret_key
         cookie_token = next((value for value in cookies.get(self.cookie, ())
                              if valid(secret, value, session)), None)
         state = ScopeState.from_scope(scope)
-        if scope["method"] not in SAFE_METHODS:
+        if scope["method"] not in SAFE_METHODS and not exempt:
             if cross_origin(self.settings, scope):
                 raise PermissionDeniedException("Cross-origin request refused")
             sent = _header(scope, HEADER.encode()) or await self._form_token(scope, receive)
