@@ -3,10 +3,10 @@
   "use strict";
   var en = (document.documentElement.lang || "pl") === "en";
   var T = en
-    ? { show: "Show password", hide: "Hide password", expiring: "Your session is about to expire.",
+    ? { show: "Show password", expiring: "Your session is about to expire.",
         extend: "Stay signed in", expired: "Your session has expired. Sign in again.",
         copied: "Copied to the clipboard." }
-    : { show: "Pokaż hasło", hide: "Ukryj hasło", expiring: "Twoja sesja za chwilę wygaśnie.",
+    : { show: "Pokaż hasło", expiring: "Twoja sesja za chwilę wygaśnie.",
         extend: "Przedłuż sesję", expired: "Sesja wygasła. Zaloguj się ponownie.",
         copied: "Skopiowano do schowka." };
 
@@ -19,12 +19,13 @@
       wrap.appendChild(input);
       var button = document.createElement("button");
       button.type = "button";
+      // A toggle button: its name stays "Show password", aria-pressed says whether it is on
+      // (changing both reads as "Hide password, pressed").
       button.textContent = T.show;
       button.setAttribute("aria-pressed", "false");
       button.addEventListener("click", function () {
         var shown = input.type === "text";
         input.type = shown ? "password" : "text";
-        button.textContent = shown ? T.show : T.hide;
         button.setAttribute("aria-pressed", shown ? "false" : "true");
       });
       wrap.appendChild(button);
@@ -51,7 +52,8 @@
     var body = document.body;
     var idle = parseInt(body.getAttribute("data-idle-seconds") || "0", 10);
     if (!idle) return;
-    var lead = Math.min(120, Math.floor(idle / 4));
+    // At least 20 seconds to react (WCAG 2.2.1), two minutes when the idle limit allows.
+    var lead = Math.min(idle, Math.max(20, Math.min(120, Math.floor(idle / 4))));
     var dialog = document.getElementById("session-dialog");
     var timer = null;
     function arm() {
@@ -165,24 +167,6 @@
     });
   }
 
-  // A swap that removed the focused control gives focus back to the same control (same id)
-  // or to the region's [data-focus-if-lost] element, never to the start of the page.
-  var lostFocus = null;
-  document.addEventListener("htmx:beforeSwap", function (event) {
-    var active = document.activeElement;
-    var target = event.detail.target;
-    lostFocus = active && target && target.contains(active) ? (active.id || "") : null;
-  });
-  document.addEventListener("htmx:afterSettle", function () {
-    if (lostFocus === null) return;
-    var id = lostFocus;
-    lostFocus = null;
-    var active = document.activeElement;
-    if (active && active !== document.body && active.isConnected) return;
-    var fallback = (id && document.getElementById(id)) || document.querySelector("[data-focus-if-lost]");
-    if (fallback) fallback.focus();
-  });
-
   // A response that started a new session id (an MFA change) carries the CSRF token bound to
   // it: every later request from this page must send that one (security/csrf.py).
   document.addEventListener("htmx:afterRequest", function (event) {
@@ -197,6 +181,91 @@
     });
   });
 
+  // One focus rule after every swap, for every partial (STYLE.md habit 6):
+  // 1. the new content's first invalid field;
+  // 2. an element the partial marks [data-focus-after-swap] (e.g. a form just opened);
+  // 3. when the swap removed the focused control: the same control again (same id), else the
+  //    region's [data-focus-if-lost] element (a list's summary), its first heading, the region
+  //    itself. Never <body>.
+  // Text marked [data-announce] in the new content is read out by the live region.
+  var swapped = null;
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var active = document.activeElement;
+    var target = event.detail.target;
+    var lost = !!(active && target && (target === active || target.contains(active)));
+    swapped = { targetId: target && target.id, lostId: lost ? (active.id || "") : null };
+  });
+  function focusable(element) {
+    if (!element.matches("a[href], button, input, select, textarea, [tabindex]")) {
+      element.setAttribute("tabindex", "-1");
+    }
+    element.focus();
+  }
+  function focusAfterSwap(root, lostId) {
+    if (focusFirstError(root)) return;
+    var marked = root.querySelector("[data-focus-after-swap]") ||
+      document.querySelector("[data-focus-after-swap]");
+    if (marked) { marked.removeAttribute("data-focus-after-swap"); focusable(marked); return; }
+    var active = document.activeElement;
+    if (lostId === null || (active && active !== document.body && active.isConnected)) return;
+    var same = lostId && document.getElementById(lostId);
+    if (same) { same.focus(); return; }
+    focusable(root.querySelector("[data-focus-if-lost]") ||
+      root.querySelector("h1, h2, h3, h4, h5, h6") || root);
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var state = swapped || { targetId: null, lostId: null };
+    swapped = null;
+    var elt = event.detail.elt;
+    var root = (state.targetId && document.getElementById(state.targetId)) ||
+      (elt && elt.isConnected ? elt : null) ||
+      (event.detail.target && event.detail.target.isConnected ? event.detail.target : null);
+    if (!root || root.id === "live") return;
+    addRevealButtons(root);
+    var notes = root.querySelectorAll("[data-announce]");
+    if (notes.length) announce(notes[notes.length - 1].textContent.trim());
+    focusAfterSwap(root, state.lostId);
+  });
+
+  // A form sent again clears the message about the previous one (a success must not stand
+  // next to a new error); the response writes its own.
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    var verb = (event.detail.requestConfig && event.detail.requestConfig.verb) || "get";
+    var live = document.getElementById("live");
+    if (verb.toLowerCase() !== "get" && live) live.textContent = "";
+  });
+
+  // The profile menu (<details>): Escape closes it and returns to its button; so does moving
+  // focus or clicking elsewhere.
+  function profileMenu() {
+    var menu = document.querySelector("details.profile-menu");
+    if (!menu) return;
+    var summary = menu.querySelector("summary");
+    menu.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && menu.open) {
+        event.preventDefault();
+        menu.open = false;
+        summary.focus();
+      }
+    });
+    menu.addEventListener("focusout", function (event) {
+      if (menu.open && event.relatedTarget && !menu.contains(event.relatedTarget)) menu.open = false;
+    });
+    document.addEventListener("click", function (event) {
+      if (menu.open && !menu.contains(event.target)) menu.open = false;
+    });
+  }
+
+  // A message rendered with the page (after a redirect: "Dodano firmę.") is already in the
+  // live region when the page loads, and live regions only announce changes: write it again.
+  function announceFlash() {
+    var live = document.getElementById("live");
+    if (!live || !live.textContent.trim()) return;
+    var html = live.innerHTML;
+    live.innerHTML = "";
+    window.setTimeout(function () { if (!live.textContent) live.innerHTML = html; }, 150);
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     revealEnhancements(document);
     accountSwitcher();
@@ -207,13 +276,11 @@
     addRevealButtons(document);
     focusFirstError(document);
     sessionWarning();
-  });
-  document.addEventListener("htmx:afterSwap", function (event) {
-    var target = event.detail.elt && event.detail.elt.isConnected ? event.detail.elt : event.detail.target;
-    addRevealButtons(document);
-    if (!focusFirstError(target || document)) {
-      var focusable = document.querySelector("[data-focus-after-swap]");
-      if (focusable) { focusable.removeAttribute("data-focus-after-swap"); focusable.focus(); }
-    }
+    profileMenu();
+    announceFlash();
+    // Markers rendered with a whole page are for swaps only (the page has autofocus).
+    document.querySelectorAll("[data-focus-after-swap]").forEach(function (element) {
+      element.removeAttribute("data-focus-after-swap");
+    });
   });
 })();

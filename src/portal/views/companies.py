@@ -47,6 +47,7 @@ async def _company_page(
         form_context(
             request,
             title="Firma",
+            title_detail=company["name"],
             company=company,
             can_edit=await companies.can_edit(scope, company["id"]),
             editing=editing,

@@ -49,7 +49,8 @@ class OrdersController(Controller):
         except DomainError as error:
             refuse(error)
             raise
-        return render(request, "order.html", {"title": "Zamówienie", "order": found},
+        context = {"title": "Zamówienie", "title_detail": found["number"], "order": found}
+        return render(request, "order.html", context,
                       partial="partials/order_detail.html")
 
 

@@ -125,7 +125,8 @@ class StaffController(Controller):
             refuse(error)
             raise
         return render(request, "ticket.html", {
-            "title": "Zgłoszenie", "ticket": found, "errors": errors or {},
+            "title": "Zgłoszenie", "title_detail": found["subject"], "ticket": found,
+            "errors": errors or {},
             "values": values or {}, "sent": sent, "htmx": is_htmx(request),
             "base": "/staff/tickets", "staff_view": True,
         }, partial="partials/ticket_thread.html", status=status)

@@ -69,6 +69,7 @@ async def thread_page(request: Request, ticket_id: str, *, errors: dict[str, str
         raise
     return render(request, "ticket.html", {
         "title": "Zgłoszenie",
+        "title_detail": found["subject"],
         "ticket": found,
         "errors": errors or {},
         "values": values or {},

@@ -272,6 +272,7 @@ class UsersController(Controller):
         roles = people.assignable_roles(scope)
         return {
             "title": "Osoba",
+            "title_detail": person.get("name") or person["email"],
             "person": person,
             "matrix": matrix,
             "roles": roles,
