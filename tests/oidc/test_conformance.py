@@ -30,6 +30,13 @@ async def test_discovery_names_the_issuer_endpoints_and_what_is_supported(client
     assert meta["backchannel_logout_supported"] is True
     assert {"client_secret_basic", "private_key_jwt"} <= set(
         meta["token_endpoint_auth_methods_supported"])
+    # Issue 12, item 6: what the provider does, said exactly.
+    assert meta["authorization_response_iss_parameter_supported"] is True
+    assert meta["revocation_endpoint_auth_methods_supported"] == meta[
+        "token_endpoint_auth_methods_supported"]
+    assert meta["token_endpoint_auth_signing_alg_values_supported"] == [
+        "RS256", "PS256", "ES256"]
+    assert {"account", "accounts"} <= set(meta["claims_supported"])
 
 
 async def test_jwks_publishes_public_signing_keys_only(client):

@@ -31,6 +31,19 @@ ACR_PASSWORD = "urn:portal:acr:pwd"  # noqa: S105  (an acr value)
 ACR_MFA = "urn:portal:acr:mfa"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+#: The signing algorithms a private_key_jwt client assertion may use.
+ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
+#: The claims each scope releases (``oidc_claims.claims_of`` gives exactly these).
+SCOPE_CLAIMS = {
+    "openid": ("sub",),
+    "email": ("email", "email_verified"),
+    "profile": ("name", "given_name", "family_name", "locale"),
+    "accounts": ("accounts", "account"),
+    "offline_access": (),
+}
+#: The claims of the ID token itself, beside the person's.
+ID_TOKEN_CLAIMS = ("iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr", "sid",
+                   "azp", "at_hash")
 
 #: What the consent screen says each scope shares (Polish source strings).
 SCOPE_DESCRIPTIONS = {
@@ -79,11 +92,13 @@ def discovery(settings: Settings) -> dict[str, Any]:
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [oidc_keys.ALGORITHM],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
+        "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
+        "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr",
-                             "amr", "sid", "email", "email_verified", "name", "given_name",
-                             "family_name", "locale", "accounts"],
+        "authorization_response_iss_parameter_supported": True,
+        "claims_supported": list(dict.fromkeys(
+            [*ID_TOKEN_CLAIMS, *(c for claims in SCOPE_CLAIMS.values() for c in claims)])),
         "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse, urlsplit
 from uuid import UUID
 
 from portal.db import ENGINE
+from portal.i18n import LANGUAGES
 from portal.security.tokens import new_token, token_hash
 from portal.services import audit
 from portal.services.oidc import (
@@ -26,6 +27,9 @@ from portal.services.scope import Client, Scope
 from portal.settings import Settings
 from portal.tables import Membership, OAuthCode, OAuthConsent, OAuthLogin
 
+#: The longest state and nonce accepted (they travel in URLs and are kept with the code).
+MAX_STATE = 500
+
 
 @dataclass
 class AuthorizeRequest:
@@ -39,6 +43,7 @@ class AuthorizeRequest:
     max_age: int | None = None
     acr_values: list[str] = field(default_factory=list)
     account: str | None = None
+    language: str | None = None  # from ui_locales: the pages of this request speak it
 
     @property
     def wants_mfa(self) -> bool:
@@ -70,11 +75,12 @@ async def parse_authorize(params: dict[str, str]) -> AuthorizeRequest:
     scopes = [s for s in params.get("scope", "").split() if s]
     request = AuthorizeRequest(
         client=client, redirect_uri=redirect_uri, scopes=scopes,
-        state=params.get("state", "")[:500], nonce=params.get("nonce", "")[:500],
+        state=params.get("state", ""), nonce=params.get("nonce", ""),
         code_challenge=params.get("code_challenge", ""),
         prompt=set(params.get("prompt", "").split()),
         acr_values=params.get("acr_values", "").split(),
         account=params.get("account") or None,
+        language=ui_language(params.get("ui_locales")),
     )
     try:
         _check_authorize(request, params)
@@ -86,6 +92,12 @@ async def parse_authorize(params: dict[str, str]) -> AuthorizeRequest:
 
 def _check_authorize(request: AuthorizeRequest, params: dict[str, str]) -> None:
     client, scopes = request.client, request.scopes
+    if len(request.state) > MAX_STATE or len(request.nonce) > MAX_STATE:
+        # Refused, not cut: a cut state or nonce would fail the client's own check silently.
+        # The error does not echo a state this long back either.
+        request.state = ""
+        raise OAuthError("invalid_request", f"state and nonce may have at most {MAX_STATE} "
+                                            "characters")
     if params.get("response_type") != "code":
         raise OAuthError("unsupported_response_type", "only response_type=code")
     if "openid" not in scopes:
@@ -164,3 +176,39 @@ async def _chosen_account(scope: Scope, wanted: str | None) -> str | None:
         if member:
             return wanted
     return scope.account.public_id if scope.account else None
+
+
+def ui_language(ui_locales: str | None) -> str | None:
+    """The first of the request's ``ui_locales`` (space-separated BCP 47 tags, preferred
+    first) that the portal speaks, or None."""
+    for tag in (ui_locales or "").split():
+        primary = tag.lower().split("-")[0]
+        if primary in LANGUAGES:
+            return primary
+    return None
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What a sign-in page needs to know about the authorization request it returns to."""
+
+    redirect_uris: list[str] = field(default_factory=list)
+    language: str | None = None
+
+
+async def continuation(next_url: str | None) -> Continuation:
+    """The authorization request a sign-in in progress returns to (``next``): its redirect URI
+    when the client registered it, and the language it asked for (``ui_locales``). Sign-in
+    pages let their forms go on to that URI (CSP ``form-action`` applies to the redirects
+    after a form), so that signing in works without JavaScript, and nowhere else."""
+    parts = urlsplit(next_url or "")
+    if parts.path != "/oauth/authorize" or parts.netloc:
+        return Continuation()
+    query = parse_qs(parts.query)
+    client_id = (query.get("client_id") or [""])[0]
+    redirect_uri = (query.get("redirect_uri") or [""])[0]
+    language = ui_language((query.get("ui_locales") or [""])[0])
+    client = await get_client(client_id)
+    if client is None or redirect_uri not in client["redirect_uris"]:
+        return Continuation(language=language)
+    return Continuation([redirect_uri], language)

@@ -34,6 +34,7 @@ CLAIM_COLUMNS = """
     END AS accounts_claim
 """
 
+
 def claims_of(row: dict[str, Any]) -> dict[str, Any]:
     """The person's claims for the grant's scopes, from a row with CLAIM_COLUMNS."""
     scopes = row["scope"].split()

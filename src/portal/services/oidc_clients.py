@@ -24,6 +24,7 @@ from portal.security.tokens import new_token, token_hash
 from portal.services import audit
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.oidc import (
+    ASSERTION_ALGORITHMS,
     ASSERTION_TYPE,
     AUTH_METHODS,
     SCOPES,
@@ -94,8 +95,6 @@ async def register_client(*, name: str, redirect_uris: list[str],
 
 # --- the public keys of private_key_jwt clients ----------------------------------------------
 
-#: The signing algorithms a client assertion may use (the discovery document says so).
-ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
 #: Private members of a JWK: a client registers public keys only.
 _PRIVATE_MEMBERS = {"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
 MAX_KEYS = 20

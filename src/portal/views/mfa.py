@@ -8,10 +8,12 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from portal.i18n import translator
 from portal.security import totp
 from portal.security.guards import requires_identity
+from portal.security.headers import csp_with_form_targets
 from portal.security.middleware import set_session
-from portal.services import mfa, sessions
+from portal.services import mfa, oidc_authorization, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
 from portal.views.auth import MFA_COOKIE, mfa_cookie, sign_in
@@ -38,10 +40,16 @@ class MfaLoginController(Controller):
         except mfa.AttemptExpired as error:
             return redirect(request, "/login", flash=error.message)
         chosen = _method(attempt, method)
+        # Returning to an application: its language, and its redirect URI for the form's
+        # redirects without JavaScript (see views/auth.py, _sign_in_page).
+        going_on = await oidc_authorization.continuation(attempt.next)
+        language = {"lang": going_on.language, "_": translator(going_on.language)} if (
+            going_on.language) else {}
         return render(request, "login_mfa.html", {
             "title": "Weryfikacja dwuetapowa", "method": chosen, "attempt": attempt,
-            "errors": errors or {}, "notice": notice,
-        }, partial="partials/login_mfa_form.html", status=status)
+            "errors": errors or {}, "notice": notice, **language,
+        }, partial="partials/login_mfa_form.html", status=status, headers={
+            "Content-Security-Policy": csp_with_form_targets(*going_on.redirect_uris)})
 
     @get("/", opt={"public": True})
     async def show(self, request: Request, method: FromQuery[str | None] = None) -> Response:

@@ -9,6 +9,7 @@ from urllib.parse import unquote, urlencode
 from litestar import Controller, MediaType, Request, Response, get, post
 from litestar.response import Redirect, Template
 
+from portal.i18n import translator
 from portal.security.guards import requires_identity
 from portal.security.headers import csp_with_form_targets
 from portal.security.middleware import set_session
@@ -30,7 +31,7 @@ PUBLIC = {"public": True}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 AUTHORIZE_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
                     "code_challenge", "code_challenge_method", "prompt", "max_age",
-                    "acr_values", "account", "request", "request_uri")
+                    "acr_values", "account", "request", "request_uri", "ui_locales")
 
 
 def _json(body: dict, status: int = 200, headers: dict | None = None) -> Response:
@@ -127,7 +128,7 @@ class OAuthController(Controller):
             return render(request, "consent.html", {
                 "title": "Zgoda na udostępnienie danych", "client": req.client,
                 "scopes": [oidc.SCOPE_DESCRIPTIONS[s] for s in req.scopes],
-                "params": params,
+                "params": params, **_language(req.language),
             }, headers={"Content-Security-Policy": csp_with_form_targets(req.redirect_uri)})
         if decision == "deny":
             await _audit_failure(request, params, oidc.OAuthError("access_denied"))
@@ -238,7 +239,8 @@ class OAuthController(Controller):
         targets = [params["post_logout_redirect_uri"]] if client_row and params.get(
             "post_logout_redirect_uri") else []
         return render(request, "end_session.html", {
-            "title": "Wylogowanie", "client": client_row, "params": params},
+            "title": "Wylogowanie", "client": client_row, "params": params,
+            **_language(oidc_authorization.ui_language(params.get("ui_locales")))},
             headers={"Content-Security-Policy": csp_with_form_targets(*targets)})
 
     @post("/oauth/end-session", opt=PUBLIC)
@@ -270,6 +272,12 @@ LOGOUT_FIELDS = ("id_token_hint", "post_logout_redirect_uri", "state", "client_i
 def _logout_params(source) -> dict[str, str]:
     return {name: value for name in LOGOUT_FIELDS
             if isinstance(value := source.get(name), str) and value}
+
+
+def _language(language: str | None) -> dict:
+    """Context that makes a page speak the language a relying party asked for
+    (``ui_locales``), over the profile's and the browser's."""
+    return {"lang": language, "_": translator(language)} if language else {}
 
 
 def _again(params: dict[str, str]) -> str:
