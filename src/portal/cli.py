@@ -49,12 +49,22 @@ def serve(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             workers=args.workers,
-            proxy_headers=True,
+            **proxy_options(settings),
             server_header=False,
             log_level="info",
             timeout_graceful_shutdown=10,
         )
     return 0
+
+
+def proxy_options(settings: Settings) -> dict[str, object]:
+    """uvicorn's proxy settings: X-Forwarded-For and -Proto are believed only from the
+    configured proxies (PORTAL_TRUSTED_PROXIES), and with none not at all. uvicorn's own default
+    trusts 127.0.0.1, so a bare header from any local process (or a proxy that passes the
+    client's header through) would forge the address in audit events and per-address limits."""
+    if not settings.trusted_proxies:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": list(settings.trusted_proxies)}
 
 
 async def _load_demo(url: str) -> None:

@@ -5,6 +5,7 @@ This is the only module that reads ``os.environ``. Everything else receives a ``
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,9 @@ class Settings:
     session_idle_seconds: int = 3600
     session_absolute_seconds: int = 24 * 3600
     api_rate_per_minute: int = 600
+    #: Peers whose X-Forwarded-For (and -Proto) is believed: addresses or networks. None by
+    #: default: the peer's own address is the client's (audit events, per-address limits).
+    trusted_proxies: tuple[str, ...] = ()
     static_dir: Path = field(default_factory=lambda: ROOT / "static")
 
     @property
@@ -59,6 +63,7 @@ class Settings:
             session_idle_seconds=int(env.get("PORTAL_SESSION_IDLE_SECONDS") or 3600),
             session_absolute_seconds=int(env.get("PORTAL_SESSION_ABSOLUTE_SECONDS") or 86400),
             api_rate_per_minute=int(env.get("PORTAL_API_RATE_PER_MINUTE") or 600),
+            trusted_proxies=trusted_proxies(env.get("PORTAL_TRUSTED_PROXIES")),
         )
         if not settings.secret_key:
             settings = replace(settings, secret_key=_stored_secret(data_dir))
@@ -75,6 +80,7 @@ class Settings:
             "PORTAL_SESSION_IDLE_SECONDS": str(self.session_idle_seconds),
             "PORTAL_SESSION_ABSOLUTE_SECONDS": str(self.session_absolute_seconds),
             "PORTAL_API_RATE_PER_MINUTE": str(self.api_rate_per_minute),
+            "PORTAL_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
         }
         if self.database_url:
             env["PORTAL_DATABASE_URL"] = self.database_url
@@ -85,6 +91,24 @@ class Settings:
     def export_to_process(self) -> None:
         """Put these settings in this process's environment so worker processes inherit them."""
         os.environ.update(self.exported())
+
+
+def trusted_proxies(value: str | None) -> tuple[str, ...]:
+    """``PORTAL_TRUSTED_PROXIES``: comma-separated addresses or networks (CIDR), each checked
+    here so that a typo stops the start instead of silently trusting nobody or everybody."""
+    entries = []
+    for raw in (value or "").split(","):
+        entry = raw.strip()
+        if not entry:
+            continue
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            raise ValueError(
+                f"PORTAL_TRUSTED_PROXIES: {entry!r} is not an IP address or network "
+                "(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+        entries.append(str(network.network_address) if "/" not in entry else str(network))
+    return tuple(entries)
 
 
 def _stored_secret(data_dir: Path) -> str:
