@@ -83,3 +83,12 @@ async def jwks(client) -> KeySet:
 
 async def decode(client, token: str):
     return jwt.decode(token, await jwks(client))
+
+
+@pytest.fixture(autouse=True)
+def forget_client_caches():
+    """The per-process caches of client keys and public-client origins start empty."""
+    oidc_clients.forget_fetched_keys()
+    oidc_clients.forget_origins()
+    yield
+    oidc_clients.forget_origins()

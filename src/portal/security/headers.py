@@ -57,7 +57,11 @@ def security_headers(settings: Settings):
             if name != "content-security-policy" or name not in headers:
                 headers[name] = value
         is_static = scope.get("path", "").startswith("/static/")
-        if scope.get("user") is not None or not is_static:
+        # A public document that says how long it may be kept (the OpenID discovery document
+        # and JWKS, "public, max-age=..."), asked for without a session, keeps its word.
+        public_document = scope.get("user") is None and headers.get(
+            "cache-control", "").startswith("public")
+        if (scope.get("user") is not None or not is_static) and not public_document:
             # Signed-in pages must never be stored; public pages carry tokens (CSRF) too.
             headers["cache-control"] = "no-store"
         if scope.get("state", {}).get("clear_session_cookie") and not any(

@@ -90,6 +90,7 @@ async def register_client(*, name: str, redirect_uris: list[str],
         await audit.record("oauth:client:register", client=client,
                            identity_id=actor.identity_id if actor else None,
                            client_id=client_id, name=name)
+    forget_origins()
     return client_id, secret
 
 
@@ -240,6 +241,54 @@ def _valid_uri(uri: str) -> bool:
     if parsed.scheme == "https":
         return True
     return parsed.scheme == "http" and parsed.hostname in ("localhost", "127.0.0.1", "::1")
+
+
+# --- where public clients run (CORS) ---------------------------------------------------------
+
+#: The registered origins of public clients are looked up at most this often per process
+#: (a new client is seen at once by the process that registered it).
+ORIGINS_TTL = 30.0
+_origins: tuple[float, frozenset[str]] | None = None
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin(uri: str) -> str | None:
+    parsed = urlparse(uri)
+    if not parsed.scheme or not parsed.hostname:
+        return None
+    port = parsed.port
+    host = parsed.hostname if ":" not in parsed.hostname else f"[{parsed.hostname}]"
+    if port and port != _DEFAULT_PORTS.get(parsed.scheme):
+        host = f"{host}:{port}"
+    return f"{parsed.scheme}://{host}"
+
+
+def origins_of(row: dict[str, Any]) -> frozenset[str]:
+    """Where a public client (a single-page app) runs: the origins of its registered redirect
+    URIs. A browser there may call the endpoints a browser calls (CORS); a confidential
+    client never runs in a browser, so it has none."""
+    if row["auth_method"] != "none":
+        return frozenset()
+    uris = [*row["redirect_uris"], *(row["post_logout_redirect_uris"] or [])]
+    return frozenset(origin for origin in map(_origin, uris) if origin)
+
+
+async def public_origins() -> frozenset[str]:
+    """The origins of every enabled public client."""
+    global _origins
+    if _origins is not None and time.monotonic() - _origins[0] < ORIGINS_TTL:
+        return _origins[1]
+    rows = await OAuthClient.select(OAuthClient.auth_method, OAuthClient.redirect_uris,
+                                    OAuthClient.post_logout_redirect_uris).where(
+        (OAuthClient.auth_method == "none") & OAuthClient.disabled_at.is_null())
+    found = frozenset().union(*(origins_of(row) for row in rows))
+    _origins = (time.monotonic(), found)
+    return found
+
+
+def forget_origins() -> None:
+    global _origins
+    _origins = None
 
 
 async def get_client(client_id: str | None) -> dict[str, Any] | None:

@@ -19,6 +19,9 @@ from portal.tables import OAuthSigningKey
 
 ALGORITHM = "RS256"
 PUBLISH_AFTER_RETIRE = timedelta(hours=24)
+#: How long clients may keep the JWKS (seconds): far less than PUBLISH_AFTER_RETIRE, so a key
+#: is never dropped from a cache while tokens it signed are still checked against it.
+JWKS_MAX_AGE = 600
 _LOCK = 7_274_013_002  # advisory lock: one process makes the first key
 
 _cache: dict[str, RSAKey] = {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 from urllib.parse import unquote, urlencode
 
-from litestar import Controller, MediaType, Request, Response, get, post
+from litestar import Controller, HttpMethod, MediaType, Request, Response, get, post, route
 from litestar.response import Redirect, Template
 
 from portal.i18n import translator
@@ -29,18 +29,41 @@ from portal.views.rendering import redirect, render, scope_of, settings_of
 
 PUBLIC = {"public": True}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+#: Discovery and the JWKS may be kept a while: much less than a retired signing key stays
+#: published (oidc_keys.PUBLISH_AFTER_RETIRE), and clients fetch the JWKS again when a token
+#: names a kid they do not have.
+PUBLIC_DOCUMENT = {"Cache-Control": f"public, max-age={oidc_keys.JWKS_MAX_AGE}"}
+#: The endpoints a browser-based (public) client calls itself, with CORS.
+BROWSER_ENDPOINTS = ["/.well-known/openid-configuration", "/oauth/jwks", "/oauth/token",
+                     "/oauth/userinfo", "/oauth/revoke"]
 AUTHORIZE_FIELDS = ("client_id", "redirect_uri", "response_type", "scope", "state", "nonce",
                     "code_challenge", "code_challenge_method", "prompt", "max_age",
                     "acr_values", "account", "request", "request_uri", "ui_locales")
 
 
 def _json(body: dict, status: int = 200, headers: dict | None = None) -> Response:
+    """JSON, never stored unless ``headers`` say how long it may be kept."""
+    headers = headers or {}
     return Response(body, status_code=status, media_type=MediaType.JSON,
-                    headers={**NO_STORE, **(headers or {})})
+                    headers={**({} if "Cache-Control" in headers else NO_STORE), **headers})
 
 
-def _oauth_error(error: oidc.OAuthError) -> Response:
-    headers = {}
+async def _cors(request: Request, origins: frozenset[str] | None = None) -> dict[str, str]:
+    """CORS headers for a browser at a public client's registered origin (``origins``: the
+    calling client's; by default any public client's). Others get none: their browser keeps
+    the answer from the page. No credentials: these endpoints never read cookies."""
+    origin = request.headers.get("origin")
+    if not origin:
+        return {}
+    allowed = origins if origins is not None else await oidc_clients.public_origins()
+    if origin not in allowed:
+        return {"Vary": "Origin"}
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+            "Access-Control-Expose-Headers": "WWW-Authenticate"}
+
+
+def _oauth_error(error: oidc.OAuthError, headers: dict | None = None) -> Response:
+    headers = dict(headers or {})
     if error.status == 401:
         headers["WWW-Authenticate"] = (
             'Bearer error="invalid_token"' if error.error == "invalid_token" else "Basic")
@@ -74,12 +97,24 @@ def _authorize_params(source) -> dict[str, str]:
 class OAuthController(Controller):
     @get("/.well-known/openid-configuration", opt=PUBLIC)
     async def discovery(self, request: Request) -> Response:
-        return _json(oidc.discovery(settings_of(request)))
+        return _json(oidc.discovery(settings_of(request)),
+                     headers={**PUBLIC_DOCUMENT, **await _cors(request)})
 
     @get("/oauth/jwks", opt=PUBLIC)
     async def jwks(self, request: Request) -> Response:
         await oidc_keys.current(settings_of(request).secret_key)  # made on first use
-        return _json(await oidc_keys.published())
+        return _json(await oidc_keys.published(),
+                     headers={**PUBLIC_DOCUMENT, **await _cors(request)})
+
+    @route(BROWSER_ENDPOINTS, http_method=[HttpMethod.OPTIONS], opt=PUBLIC)
+    async def preflight(self, request: Request) -> Response:
+        """CORS preflight (userinfo is called with an Authorization header)."""
+        headers = await _cors(request)
+        if "Access-Control-Allow-Origin" in headers:
+            headers.update({"Access-Control-Allow-Methods": "GET, POST",
+                            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+                            "Access-Control-Max-Age": "600"})
+        return Response(None, status_code=204, headers=headers)
 
     @get("/oauth/authorize", opt=PUBLIC)
     async def authorize(self, request: Request) -> Response:
@@ -154,12 +189,14 @@ class OAuthController(Controller):
         values = await form_values(request, "grant_type", "code", "redirect_uri",
                                    "code_verifier", "refresh_token", "client_id",
                                    "client_secret", "client_assertion_type", "client_assertion")
+        cors: dict[str, str] = {}
         try:
             client_id, secret = _basic_auth(request, values)
             client_row = await oidc_clients.authenticate_client(
                 settings, client_id=client_id, client_secret=secret,
                 assertion_type=values["client_assertion_type"] or None,
                 assertion=values["client_assertion"] or None)
+            cors = await _cors(request, oidc_clients.origins_of(client_row))
             if values["grant_type"] == "authorization_code":
                 body = await oidc_tokens.exchange_code(settings, client_row, values["code"],
                                                 values["redirect_uri"], values["code_verifier"],
@@ -171,8 +208,8 @@ class OAuthController(Controller):
                 raise oidc.OAuthError("unsupported_grant_type")
         except oidc.OAuthError as error:
             await _audit_failure(request, {"client_id": values["client_id"]}, error)
-            return _oauth_error(error)
-        return _json(body)
+            return _oauth_error(error, cors)
+        return _json(body, headers=cors)
 
     @post("/oauth/revoke", opt=PUBLIC)
     async def revoke(self, request: Request) -> Response:
@@ -187,7 +224,7 @@ class OAuthController(Controller):
         except oidc.OAuthError as error:
             return _oauth_error(error)
         await oidc_tokens.revoke_token(client_row, values["token"], client_of(request))
-        return _json({})
+        return _json({}, headers=await _cors(request, oidc_clients.origins_of(client_row)))
 
     @get("/oauth/userinfo", opt=PUBLIC)
     async def userinfo(self, request: Request) -> Response:
@@ -198,15 +235,17 @@ class OAuthController(Controller):
         return await self._userinfo(request)
 
     async def _userinfo(self, request: Request) -> Response:
+        cors = await _cors(request)
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return _oauth_error(oidc.OAuthError("invalid_token", "a Bearer token is required",
-                                                401))
+                                                401), cors)
         try:
-            return _json(await oidc_tokens.userinfo(settings_of(request), token.strip()))
+            return _json(await oidc_tokens.userinfo(settings_of(request), token.strip()),
+                         headers=cors)
         except oidc.OAuthError as error:
-            return _oauth_error(error)
+            return _oauth_error(error, cors)
 
     @get("/oauth/logout", opt=PUBLIC)
     async def end_session_form(self, request: Request) -> Response:
