@@ -108,7 +108,7 @@ async def test_an_admin_invites_an_existing_id_and_a_new_email_alike(
         await other.get_by_label("Powtórz hasło", exact=True).fill(NEW_PASSWORD)
         await other.get_by_role("button", name="Przyjmij zaproszenie").click()
         await expect(other).to_have_url(server.base_url + "/")
-        await expect(other.get_by_role("status")).to_contain_text("Dołączyłeś do konta firmy.")
+        await expect(other.get_by_role("status")).to_contain_text("Dołączono do konta firmy.")
         switcher = AccountSwitcher(other)
         assert await switcher.current() == "Konto Zespołu"
         await switcher.open()

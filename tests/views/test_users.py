@@ -243,7 +243,7 @@ async def test_an_invitation_from_mail_to_registration_to_the_switcher(client, a
                                                "password_confirm": factories.PASSWORD})
         assert done.status_code == 303 and done.headers["location"] == "/"
         home = await newcomer.get("/")
-        assert home.status_code == 200 and "Dołączyłeś do konta firmy." in home.text
+        assert home.status_code == 200 and "Dołączono do konta firmy." in home.text
         switcher = await newcomer.get("/accounts", headers=HTMX)
         assert "Konto Szefowej" in switcher.text
         companies = await newcomer.get("/companies")

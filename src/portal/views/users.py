@@ -417,7 +417,7 @@ class InvitationLinkController(Controller):
         try:
             if scope is not None:
                 await invitations.accept_signed_in(scope, token, client)
-                return redirect(request, "/", flash="Dołączyłeś do konta firmy.")
+                return redirect(request, "/", flash="Dołączono do konta firmy.")
             identity_id, public_id = await invitations.accept_with_registration(
                 token, values["password"], values["password_confirm"], client)
         except invitations.InvitationInvalid:
@@ -427,7 +427,7 @@ class InvitationLinkController(Controller):
         response = await sign_in(request, {"id": identity_id, "last_account_id": public_id}, "/")
         settings = settings_of(request)
         response.set_cookie(flash_cookie(settings.secret_key,
-                                         "Dołączyłeś do konta firmy.", settings.https))
+                                         "Dołączono do konta firmy.", settings.https))
         return response
 
     @post("/{token:str}/decline", opt={"public": True})
@@ -454,7 +454,7 @@ class PendingInvitationsController(Controller):
         except DomainError as error:
             _refuse(error)
             raise
-        return redirect(request, "/", flash="Dołączyłeś do konta firmy.")
+        return redirect(request, "/", flash="Dołączono do konta firmy.")
 
     @post("/{invitation_id:str}/decline")
     async def decline(self, request: Request, invitation_id: FromPath[str]) -> Response:
