@@ -27,6 +27,7 @@ PUBLIC = {
     "/oauth/authorize",
     "/oauth/token",
     "/oauth/revoke",
+    "/oauth/introspect",
     "/oauth/userinfo",
     "/oauth/logout",
     # RP-initiated logout confirmed: a signed-out person is simply sent back to the app.

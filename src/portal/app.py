@@ -59,8 +59,8 @@ WARSAW = ZoneInfo("Europe/Warsaw")
 #: asks the person to confirm. The person's own decisions (POST /oauth/consent and
 #: POST /oauth/end-session) keep the check. The match is by prefix: no route of ours starts
 #: with these two and means anything else.
-CSRF_EXEMPT = ("/api/v1/", "/oauth/token", "/oauth/revoke", "/oauth/userinfo", "/healthz",
-               "/oauth/authorize", "/oauth/logout")
+CSRF_EXEMPT = ("/api/v1/", "/oauth/token", "/oauth/revoke", "/oauth/introspect",
+               "/oauth/userinfo", "/healthz", "/oauth/authorize", "/oauth/logout")
 
 
 def template_engine() -> JinjaTemplateEngine:

@@ -30,6 +30,9 @@ SCOPES = ("openid", "profile", "email", "accounts", "offline_access")
 ACR_PASSWORD = "urn:portal:acr:pwd"  # noqa: S105  (an acr value)
 ACR_MFA = "urn:portal:acr:mfa"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
+#: What a client may prove itself with at the introspection endpoint (not public clients).
+CONFIDENTIAL_AUTH_METHODS = AUTH_METHODS[:3]
+GRANT_TYPES = ("authorization_code", "refresh_token", "client_credentials")
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 #: The signing algorithms a private_key_jwt client assertion may use.
 ASSERTION_ALGORITHMS = ("RS256", "PS256", "ES256")
@@ -85,16 +88,19 @@ def discovery(settings: Settings) -> dict[str, Any]:
         "jwks_uri": f"{base}/oauth/jwks",
         "end_session_endpoint": f"{base}/oauth/logout",
         "revocation_endpoint": f"{base}/oauth/revoke",
+        "introspection_endpoint": f"{base}/oauth/introspect",
         "scopes_supported": list(SCOPES),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": [oidc_keys.ALGORITHM],
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "revocation_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+        "introspection_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": True,
         "claims_supported": list(dict.fromkeys(

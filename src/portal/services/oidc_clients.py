@@ -8,6 +8,7 @@ import base64
 import hmac
 import json
 import logging
+import re
 import secrets
 import time
 from datetime import UTC, datetime
@@ -48,6 +49,7 @@ async def register_client(*, name: str, redirect_uris: list[str],
                           allowed_scopes: list[str] | None = None, first_party: bool = False,
                           require_mfa: bool = False, auth_method: str = "client_secret_basic",
                           jwks: dict | str | None = None, jwks_uri: str = "",
+                          service_scopes: list[str] | None = None,
                           actor: Scope | None = None,
                           client: Client | None = None) -> tuple[str, str | None]:
     """Register an application; returns (client_id, secret shown once or None).
@@ -74,6 +76,14 @@ async def register_client(*, name: str, redirect_uris: list[str],
     scopes = [s for s in (allowed_scopes or list(SCOPES)) if s in SCOPES]
     if "openid" not in scopes:
         scopes.insert(0, "openid")
+    services = list(dict.fromkeys(service_scopes or []))
+    if services and auth_method == "none":
+        problems["service_scopes"] = ("Aplikacja publiczna nie wywołuje usług w swoim imieniu "
+                                      "(client_credentials wymaga sekretu albo kluczy).")
+    elif len(services) > 20 or not all(SERVICE_SCOPE.fullmatch(s) and s not in SCOPES
+                                       for s in services):
+        problems["service_scopes"] = ("Zakresy usług: do 20 nazw z małych liter, cyfr i znaków "
+                                      "._:- (np. faktury:odczyt), innych niż zakresy OpenID.")
     if problems:
         raise InvalidInput(problems)
     client_id = "app_" + secrets.token_hex(12)
@@ -85,13 +95,17 @@ async def register_client(*, name: str, redirect_uris: list[str],
             jwks=key_set, jwks_uri=jwks_uri, redirect_uris=redirect_uris,
             post_logout_redirect_uris=post_logout_redirect_uris or [],
             backchannel_logout_uri=backchannel_logout_uri, allowed_scopes=scopes,
-            first_party=first_party, require_mfa=require_mfa,
+            service_scopes=services, first_party=first_party, require_mfa=require_mfa,
         ))
         await audit.record("oauth:client:register", client=client,
                            identity_id=actor.identity_id if actor else None,
                            client_id=client_id, name=name)
     forget_origins()
     return client_id, secret
+
+
+#: A scope of service-to-service calls (client_credentials), e.g. ``faktury:odczyt``.
+SERVICE_SCOPE = re.compile(r"[a-z][a-z0-9._:-]{0,63}")
 
 
 # --- the public keys of private_key_jwt clients ----------------------------------------------

@@ -246,17 +246,125 @@ async def userinfo(settings: Settings, token: str) -> dict[str, Any]:
     return claims_of(grant)
 
 
-async def revoke_token(client_row: dict[str, Any], token: str, client: Client) -> None:
-    """RFC 7009: revoking a refresh token revokes its grant; unknown tokens are ignored."""
+async def revoke_token(settings: Settings, client_row: dict[str, Any], token: str,
+                       client: Client) -> None:
+    """RFC 7009: revoking a refresh token, or an access token of a grant, revokes the grant
+    (every token of its family). Tokens of other clients and unknown ones are ignored; an
+    access token from client_credentials has no grant and simply expires."""
+    grant_id = await _grant_of_access_token(settings, client_row, token)
     async with ENGINE.transaction():
-        rows = await OAuthGrant.raw(
-            "UPDATE oauth_grant g SET revoked_at = now() FROM oauth_refresh_token t "
-            "WHERE t.token_hash = {} AND g.id = t.family AND g.client = {} "
-            "AND g.revoked_at IS NULL RETURNING g.identity",
-            token_hash(token or ""), client_row["id"])
+        if grant_id is not None:
+            rows = await OAuthGrant.raw(
+                "UPDATE oauth_grant SET revoked_at = now() WHERE id = {} AND client = {} "
+                "AND revoked_at IS NULL RETURNING identity", grant_id, client_row["id"])
+        else:
+            rows = await OAuthGrant.raw(
+                "UPDATE oauth_grant g SET revoked_at = now() FROM oauth_refresh_token t "
+                "WHERE t.token_hash = {} AND g.id = t.family AND g.client = {} "
+                "AND g.revoked_at IS NULL RETURNING g.identity",
+                token_hash(token or ""), client_row["id"])
         if rows:
             await audit.record("oauth:token:revoke", client=client,
                                identity_id=rows[0]["identity"])
+
+
+async def _grant_of_access_token(settings: Settings, client_row: dict[str, Any],
+                                 token: str) -> UUID | None:
+    if (token or "").count(".") != 2:
+        return None
+    try:
+        claims = await verify_access_token(settings, token)
+        grant_id = UUID(str(claims.get("grant_id")))
+    except (OAuthError, ValueError):
+        return None
+    return grant_id if claims.get("client_id") == client_row["client_id"] else None
+
+
+# --- client credentials and introspection ----------------------------------------------------
+
+
+async def client_credentials(settings: Settings, client_row: dict[str, Any],
+                             scope: str) -> dict[str, Any]:
+    """An access token for a service calling another (RFC 6749 §4.4): for confidential
+    clients that staff allowed service scopes, with those scopes (or the requested part of
+    them). The subject is the client itself; no refresh token, no ID token."""
+    allowed = list(client_row["service_scopes"] or [])
+    if client_row["auth_method"] == "none" or not allowed:
+        raise OAuthError("unauthorized_client", "this client may not use client_credentials")
+    requested = scope.split() if scope and scope.strip() else allowed
+    if not set(requested) <= set(allowed):
+        raise OAuthError("invalid_scope", "scope not allowed for this client")
+    granted = " ".join(dict.fromkeys(requested))
+    key = await oidc_keys.current(settings.secret_key)
+    now = datetime.now(UTC)
+    claims = {
+        "iss": issuer(settings), "sub": client_row["client_id"],
+        "aud": [client_row["client_id"]], "client_id": client_row["client_id"],
+        "scope": granted, "iat": int(now.timestamp()),
+        "exp": int((now + ACCESS_LIFETIME).timestamp()), "jti": secrets.token_hex(16),
+    }
+    access_token = jwt.encode({"alg": oidc_keys.ALGORITHM, "kid": key.kid, "typ": "at+jwt"},
+                              claims, key)
+    return {"access_token": access_token, "token_type": "Bearer",
+            "expires_in": int(ACCESS_LIFETIME.total_seconds()), "scope": granted}
+
+
+#: A grant still alive for introspection (no claims read: introspection does not give them).
+GRANT_ALIVE = """
+SELECT g.identity, g.scope, c.client_id
+FROM oauth_grant g JOIN oauth_client c ON c.id = g.client AND c.disabled_at IS NULL
+WHERE g.id = {} AND g.revoked_at IS NULL
+"""
+
+INACTIVE = {"active": False}
+
+
+async def introspect(settings: Settings, caller: dict[str, Any], token: str) -> dict[str, Any]:
+    """RFC 7662 for resource servers (the vendor's APIs), authenticated as confidential
+    clients. An access token is active while it verifies, has not expired and its grant is
+    not revoked (or, from client_credentials, while its client is enabled and still has the
+    scopes); a refresh token only for the client it was issued to. Anything else, and
+    anything the caller may not see, is ``{"active": false}``."""
+    if caller["auth_method"] == "none":
+        raise OAuthError("invalid_client", "public clients cannot introspect tokens", 401)
+    if (token or "").count(".") == 2:
+        return await _introspect_access_token(settings, token)
+    rows = await OAuthGrant.raw(
+        "SELECT g.identity, g.scope, t.expires_at FROM oauth_refresh_token t "
+        "JOIN oauth_grant g ON g.id = t.family "
+        "WHERE t.token_hash = {} AND t.used_at IS NULL AND t.expires_at > now() "
+        "AND g.client = {} AND g.revoked_at IS NULL", token_hash(token or ""), caller["id"])
+    if not rows:
+        return INACTIVE
+    row = rows[0]
+    return {"active": True, "token_type": "refresh_token", "scope": row["scope"],
+            "client_id": caller["client_id"], "sub": str(row["identity"]),
+            "exp": int(row["expires_at"].timestamp()), "iss": issuer(settings)}
+
+
+async def _introspect_access_token(settings: Settings, token: str) -> dict[str, Any]:
+    try:
+        claims = await verify_access_token(settings, token)
+    except OAuthError:
+        return INACTIVE
+    if "grant_id" in claims:
+        try:
+            rows = await OAuthGrant.raw(GRANT_ALIVE, UUID(str(claims["grant_id"])))
+        except ValueError:
+            return INACTIVE
+        if not rows or str(rows[0]["identity"]) != claims["sub"] or (
+                rows[0]["client_id"] != claims.get("client_id")):
+            return INACTIVE
+    else:
+        service = await get_client(claims.get("client_id"))
+        if service is None or claims["sub"] != service["client_id"] or not set(
+                str(claims.get("scope", "")).split()) <= set(service["service_scopes"] or []):
+            return INACTIVE
+    answer = {"active": True, "token_type": "Bearer"}
+    for name in ("scope", "client_id", "sub", "aud", "iss", "exp", "iat", "jti", "account"):
+        if name in claims:
+            answer[name] = claims[name]
+    return answer
 
 
 # --- the person's view of their applications -------------------------------------------------

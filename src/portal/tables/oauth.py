@@ -30,6 +30,9 @@ class OAuthClient(Base, tablename="oauth_client"):
     post_logout_redirect_uris = Array(base_column=Text(), default=list)
     backchannel_logout_uri = Text(default="")
     allowed_scopes = Array(base_column=Varchar(length=32), default=list)
+    # Scopes of service-to-service calls (client_credentials), chosen by staff; none: no
+    # client_credentials for this client.
+    service_scopes = Array(base_column=Varchar(length=64), default=list)
     first_party = Boolean(default=False)
     require_mfa = Boolean(default=False)
     application = ForeignKey(Application, on_delete=OnDelete.set_null, null=True)

@@ -187,7 +187,7 @@ class OAuthController(Controller):
     async def token(self, request: Request) -> Response:
         settings = settings_of(request)
         values = await form_values(request, "grant_type", "code", "redirect_uri",
-                                   "code_verifier", "refresh_token", "client_id",
+                                   "code_verifier", "refresh_token", "scope", "client_id",
                                    "client_secret", "client_assertion_type", "client_assertion")
         cors: dict[str, str] = {}
         try:
@@ -198,12 +198,15 @@ class OAuthController(Controller):
                 assertion=values["client_assertion"] or None)
             cors = await _cors(request, oidc_clients.origins_of(client_row))
             if values["grant_type"] == "authorization_code":
-                body = await oidc_tokens.exchange_code(settings, client_row, values["code"],
-                                                values["redirect_uri"], values["code_verifier"],
-                                                client_of(request))
+                body = await oidc_tokens.exchange_code(
+                    settings, client_row, values["code"], values["redirect_uri"],
+                    values["code_verifier"], client_of(request))
             elif values["grant_type"] == "refresh_token":
                 body = await oidc_tokens.refresh(settings, client_row, values["refresh_token"],
-                                          client_of(request))
+                                                 client_of(request))
+            elif values["grant_type"] == "client_credentials":
+                body = await oidc_tokens.client_credentials(settings, client_row,
+                                                            values["scope"])
             else:
                 raise oidc.OAuthError("unsupported_grant_type")
         except oidc.OAuthError as error:
@@ -223,8 +226,27 @@ class OAuthController(Controller):
                 assertion=values["client_assertion"] or None, endpoint="/oauth/revoke")
         except oidc.OAuthError as error:
             return _oauth_error(error)
-        await oidc_tokens.revoke_token(client_row, values["token"], client_of(request))
+        await oidc_tokens.revoke_token(settings_of(request), client_row, values["token"],
+                                       client_of(request))
         return _json({}, headers=await _cors(request, oidc_clients.origins_of(client_row)))
+
+    @post("/oauth/introspect", opt=PUBLIC)
+    async def introspect(self, request: Request) -> Response:
+        """Token introspection (RFC 7662) for resource servers, as confidential clients."""
+        values = await form_values(request, "token", "token_type_hint", "client_id",
+                                   "client_secret", "client_assertion_type", "client_assertion")
+        settings = settings_of(request)
+        try:
+            client_id, secret = _basic_auth(request, values)
+            caller = await oidc_clients.authenticate_client(
+                settings, client_id=client_id, client_secret=secret,
+                assertion_type=values["client_assertion_type"] or None,
+                assertion=values["client_assertion"] or None, endpoint="/oauth/introspect")
+            if not values["token"]:
+                raise oidc.OAuthError("invalid_request", "the token parameter is required")
+            return _json(await oidc_tokens.introspect(settings, caller, values["token"]))
+        except oidc.OAuthError as error:
+            return _oauth_error(error)
 
     @get("/oauth/userinfo", opt=PUBLIC)
     async def userinfo(self, request: Request) -> Response:

@@ -14,7 +14,7 @@ from portal.views.forms import INVALID, client_of, field_errors
 from portal.views.rendering import render, scope_of
 
 FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
-          "auth_method", "jwks", "jwks_uri")
+          "auth_method", "jwks", "jwks_uri", "service_scopes")
 
 
 def _lines(text: str) -> list[str]:
@@ -31,7 +31,7 @@ class StaffClientsController(Controller):
         clients = await OAuthClient.select(
             OAuthClient.client_id, OAuthClient.name, OAuthClient.redirect_uris,
             OAuthClient.first_party, OAuthClient.require_mfa, OAuthClient.auth_method,
-            OAuthClient.jwks_uri,
+            OAuthClient.jwks_uri, OAuthClient.service_scopes,
         ).order_by(OAuthClient.name)
         return render(request, "staff_clients.html", {
             "title": "Aplikacje logujące przez Konto ID", "clients": clients,
@@ -58,7 +58,8 @@ class StaffClientsController(Controller):
                 backchannel_logout_uri=values["backchannel_logout_uri"].strip(),
                 allowed_scopes=scopes, first_party=first_party, require_mfa=require_mfa,
                 auth_method=values["auth_method"], jwks=values["jwks"],
-                jwks_uri=values["jwks_uri"], actor=scope_of(request),
+                jwks_uri=values["jwks_uri"], service_scopes=values["service_scopes"].split(),
+                actor=scope_of(request),
                 client=client_of(request))
         except DomainError as error:
             return await self._page(request, values={**values, "scopes": scopes,
