@@ -84,3 +84,33 @@ async def test_extending_the_session_resets_idle_time(client):
     await Session.raw("UPDATE session SET last_seen_at = last_seen_at - interval '30 minutes'")
     assert (await client.get("/security")).status_code == 200
     assert row is not None
+
+
+async def test_the_session_list_is_paged_with_this_session_first(client):
+    """A person with many sessions gets them 20 at a time (the page stays small, the queries
+    few), this device's first, and "log out elsewhere" still ends them all."""
+    from portal.services import sessions
+    from tests.conftest import HTMX, counting_queries
+
+    identity_id = await factories.identity("sesje@example.com")
+    await Session.raw(
+        "INSERT INTO session (id_hash, identity, last_seen_at, expires_at, ip, user_agent) "
+        "SELECT md5('s' || n), {}, now() - n * interval '1 second', now() + interval '1 day', "
+        "'198.51.100.' || n, 'curl/8' FROM generate_series(1, 45) AS n", identity_id)
+    await client.sign_in("sesje@example.com", factories.PASSWORD)
+    first = await client.get("/security")
+    assert first.status_code == 200
+    assert first.text.count('/end"') == sessions.SESSIONS_PER_PAGE - 1  # this one has no button
+    assert "Strona 1 z 3" in first.text and "198.51.100.1<" in first.text
+    assert first.text.index("(to urządzenie)") < first.text.index("198.51.100.1<")
+    with counting_queries() as few:
+        second = await client.get("/security?sessions=2", headers=HTMX)
+    assert second.text.lstrip().startswith('<div id="session-list"')
+    assert "Strona 2 z 3" in second.text and "(to urządzenie)" not in second.text
+    assert "198.51.100.20<" in second.text and "198.51.100.19<" not in second.text
+    with counting_queries() as last:
+        third = await client.get("/security?sessions=99", headers=HTMX)
+    assert "Strona 3 z 3" in third.text and third.text.count('/end"') == 6
+    assert few["count"] == last["count"] <= 4, (few, last)  # the session, a count, a page
+    assert (await client.post_form("/security/sessions/end-others", {})).status_code == 303
+    assert await Session.count() == 1

@@ -16,6 +16,7 @@ from uuid import UUID
 from portal.db import ENGINE
 from portal.security.tokens import new_token, token_hash
 from portal.services import audit
+from portal.services.paging import Window, page_count, parse_page
 from portal.services.scope import AccountRef, Client, Scope
 from portal.settings import Settings
 from portal.tables import Membership, Session
@@ -239,19 +240,33 @@ async def details(scope: Scope) -> dict[str, Any] | None:
         Session.id_hash == scope.session_hash).first()
 
 
-async def list_for(identity_id: UUID) -> list[dict[str, Any]]:
-    return (
-        await Session.select(
-            Session.id,
-            Session.id_hash,
-            Session.ip,
-            Session.user_agent,
-            Session.created_at,
-            Session.last_seen_at,
-        )
-        .where(Session.identity == identity_id)
-        .order_by(Session.last_seen_at, ascending=False)
+#: Sessions per page on /security: a person (or a script signing in) may have thousands.
+SESSIONS_PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class SessionPage(Window):
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    per_page: int = SESSIONS_PER_PAGE
+
+
+async def page_for(scope: Scope, page: object = None) -> SessionPage:
+    """One page of this person's sessions: the current one first, then the most recently
+    seen (two queries, a count and the page, however many sessions there are)."""
+    total = await Session.count().where(Session.identity == scope.identity_id)
+    pages = page_count(total, SESSIONS_PER_PAGE)
+    current = min(parse_page(page), pages)
+    rows = await Session.raw(
+        "SELECT id, id_hash, ip, user_agent, created_at, last_seen_at FROM session "
+        "WHERE identity = {} ORDER BY id_hash = {} DESC, last_seen_at DESC, id "
+        "LIMIT {} OFFSET {}",
+        scope.identity_id, scope.session_hash, SESSIONS_PER_PAGE,
+        (current - 1) * SESSIONS_PER_PAGE,
     )
+    return SessionPage(rows=rows, total=total, page=current, pages=pages)
 
 
 async def choose_account(scope: Scope, public_id: str) -> None:

@@ -13,7 +13,7 @@ from portal.security.guards import requires_identity
 from portal.services import audit, identity, oidc_tokens, sessions
 from portal.services.errors import DomainError
 from portal.views.forms import INVALID, client_of, field_errors, form_values
-from portal.views.rendering import redirect, render, scope_of, settings_of
+from portal.views.rendering import is_htmx, redirect, render, scope_of, settings_of
 
 EVENT_LABELS = {
     "identity:login:success": "Zalogowano",
@@ -46,20 +46,24 @@ EVENT_LABELS = {
 }
 
 
-async def _sessions(request: Request) -> list[dict]:
+async def _sessions(request: Request) -> dict:
+    """The session list's context: one page of the person's sessions (``?sessions=N``)."""
     scope = scope_of(request)
-    rows = await sessions.list_for(scope.identity_id)
-    return [
-        {
-            "id": row["id"],
-            "device": identity.describe_device(row["user_agent"]),
-            "ip": row["ip"],
-            "created_at": row["created_at"],
-            "last_seen_at": row["last_seen_at"],
-            "current": row["id_hash"] == scope.session_hash,
-        }
-        for row in rows
-    ]
+    listing = await sessions.page_for(scope, request.query_params.get("sessions"))
+    return {
+        "session_page": listing,
+        "sessions": [
+            {
+                "id": row["id"],
+                "device": identity.describe_device(row["user_agent"]),
+                "ip": row["ip"],
+                "created_at": row["created_at"],
+                "last_seen_at": row["last_seen_at"],
+                "current": row["id_hash"] == scope.session_hash,
+            }
+            for row in listing.rows
+        ],
+    }
 
 
 async def _history(request: Request) -> list[dict]:
@@ -82,7 +86,7 @@ async def security_context(request: Request) -> dict:
     return {
         "title": "Bezpieczeństwo logowania",
         "errors": {},
-        "sessions": await _sessions(request),
+        **await _sessions(request),
         "history": await _history(request),
         "applications": await oidc_tokens.granted_applications(scope_of(request).identity_id),
         **await mfa_context(request),
@@ -102,6 +106,10 @@ class SecurityController(Controller):
 
     @get("/")
     async def show(self, request: Request) -> Template:
+        if is_htmx(request) and "sessions" in request.query_params:
+            # Another page of the session list: only that fragment, only its query.
+            return render(request, "security.html", await _sessions(request),
+                          partial="partials/session_list.html")
         return await self._page(request)
 
     @post("/password")
