@@ -270,6 +270,7 @@ def python_strings() -> dict[str, str]:
         found.setdefault(change, f"services/mfa.py: CHANGES[{tag!r}]")
     for scope, description in oidc.SCOPE_DESCRIPTIONS.items():
         found.setdefault(description, f"services/oidc.py: SCOPE_DESCRIPTIONS[{scope!r}]")
+    found.setdefault(passwords.BUSY, "security/passwords.py: BUSY")
     for source in (
         domain_error_messages(),
         literal_messages(),

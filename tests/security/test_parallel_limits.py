@@ -26,6 +26,15 @@ BURST = 50
 EMAIL = "cel@example.com"
 
 
+@pytest.fixture(autouse=True)
+def roomy_hash_queue(monkeypatch) -> None:
+    """Fifty requests at once would fill the hashing queue (a refusal is given back and
+    checks nothing, tests/security/test_hash_queue.py); here every admitted one must run."""
+    monkeypatch.setattr(passwords, "QUEUE", passwords.HashQueue(
+        workers=passwords.WORKERS, max_wait=60, max_queued_wait=60, max_queue=1000,
+        seconds_per_hash=passwords.QUEUE.seconds_per_hash))
+
+
 @pytest.fixture
 def verifies(monkeypatch) -> list[int]:
     """Count argon2 verifications (real and dummy alike), as tests/views/test_auth.py does."""

@@ -1,54 +1,153 @@
-"""Password hashing with argon2id, off the event loop.
+"""Password hashing with argon2id, off the event loop, bounded and sharing the CPU fairly.
 
 Parameters: m=64 MiB, t=2, p=1 — stronger than every row of OWASP's argon2id table (its first
-is m=46 MiB, t=1) — about 105 ms per verify on the development machine (2 cores). argon2
-releases the GIL, so a thread pool with one thread per core runs hashes in parallel while the
-event loop keeps serving other requests; the hashing threads run at the lowest CPU priority
-(SCHED_IDLE), so pages and the rest of sign-in go first and hashing takes what is left.
+is m=46 MiB, t=1) — about 105 ms per verify on the development machine (2 cores).
+
+At most WORKERS hashes (one per core) run at once per process, in threads at normal CPU
+priority: argon2 releases the GIL, so they run in parallel while the event loop serves other
+requests, and on a busy machine they get their fair share like any other work. (They used to
+run at the lowest priority, SCHED_IDLE, which kept pages fast under a sign-in flood but made a
+sign-in 46 times slower beside three CPU-bound processes: idle-priority threads get the CPU
+only when nothing else wants it.)
+
+In front of the threads is a queue with a deadline. A hash that would have to wait more than
+MAX_WAIT for a thread (estimated from the queue ahead of it and the measured time per hash) is
+refused at once with HashBusy — a 503 with Retry-After, "too many sign-ins right now" —
+without hashing; callers that reserved a guessing-limit attempt give it back, so a refusal
+counts as nothing. An admitted hash that still waits past MAX_QUEUED_WAIT (the machine got
+slower meanwhile) is refused the same way. So past capacity the accepted sign-ins keep the
+threads busy and stay fast, and the rest learn it in milliseconds instead of timing out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
-import threading
+import time
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from litestar.exceptions import ServiceUnavailableException
 
 HASHER = PasswordHasher(time_cost=2, memory_cost=65536, parallelism=1)
 
+WORKERS = os.cpu_count() or 2
+#: The longest a hash may expect to wait for a thread before it is refused outright.
+MAX_WAIT = 1.0
+#: The longest an admitted hash waits before it is refused after all.
+MAX_QUEUED_WAIT = 1.5
+#: Waiting hashes per process, whatever the estimate says.
+MAX_QUEUE = WORKERS * 32
 
-def _yield_to_the_event_loop() -> None:
-    """Run this hashing thread at the lowest CPU priority (Linux: scheduling policy and nice
-    value are per thread), so the event loop's thread, PostgreSQL and everything else are
-    served first while sign-ins run flat out."""
-    tid = threading.get_native_id()
-    try:
-        os.sched_setscheduler(tid, os.SCHED_IDLE, os.sched_param(0))
-    except (AttributeError, OSError):  # not Linux: fall back to a high nice value
+BUSY = "Zbyt wiele logowań w tej chwili, spróbuj ponownie za kilka sekund."
+
+
+class HashBusy(ServiceUnavailableException):
+    """No hashing capacity within the deadline: answered at once, nothing hashed."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(detail=BUSY, headers={"Retry-After": str(retry_after)})
+        self.retry_after = retry_after
+
+
+class HashQueue:
+    """At most ``workers`` hashes at once; the others wait in line (first come, first
+    served) unless their wait would pass the deadline. Used from the event loop only."""
+
+    def __init__(self, workers: int, max_wait: float, max_queued_wait: float,
+                 max_queue: int, seconds_per_hash: float) -> None:
+        self.workers = workers
+        self.max_wait = max_wait
+        self.max_queued_wait = max_queued_wait
+        self.max_queue = max_queue
+        #: Moving average of one hash's time in its thread: what the wait is estimated by.
+        self.seconds_per_hash = seconds_per_hash
+        self.running = 0
+        self._waiting: deque[asyncio.Future[None]] = deque()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def expected_wait(self) -> float:
+        """How long a hash arriving now would wait for a thread (on average, the hashes
+        running now are half done)."""
+        if self.running < self.workers and not self._waiting:
+            return 0.0
+        return (len(self._waiting) + 0.5) * self.seconds_per_hash / self.workers
+
+    def retry_after(self) -> int:
+        """Seconds until what is queued now has drained: when to try again."""
+        backlog = (len(self._waiting) + self.running) * self.seconds_per_hash / self.workers
+        return max(2, math.ceil(backlog))
+
+    def admit(self) -> None:
+        """Raise HashBusy now if a hash asked for now would be refused (so a caller can
+        refuse before any other work)."""
+        if len(self._waiting) >= self.max_queue or self.expected_wait() > self.max_wait:
+            raise HashBusy(self.retry_after())
+
+    async def run(self, fn, *args) -> Any:
+        self.admit()
+        if self.running < self.workers and not self._waiting:
+            self.running += 1
+        else:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiting.append(waiter)
+            try:
+                async with asyncio.timeout(self.max_queued_wait):
+                    await waiter  # a finishing hash hands its thread over (see _release)
+            except BaseException as error:
+                if waiter.done() and not waiter.cancelled():
+                    self._release()  # handed a thread just as we gave up: pass it on
+                else:
+                    self._waiting.remove(waiter)
+                if isinstance(error, TimeoutError):
+                    raise HashBusy(self.retry_after()) from None
+                raise
         try:
-            os.setpriority(os.PRIO_PROCESS, tid, 19)
-        except (AttributeError, OSError):
-            pass
+            return await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._timed, fn, *args)
+        finally:
+            self._release()
+
+    def _timed(self, fn, *args) -> Any:
+        start = time.perf_counter()
+        try:
+            return fn(*args)
+        finally:
+            elapsed = time.perf_counter() - start
+            self.seconds_per_hash += (elapsed - self.seconds_per_hash) * 0.2
+
+    def _release(self) -> None:
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done() and not waiter.get_loop().is_closed():
+                waiter.set_result(None)  # the thread goes to the next in line
+                return
+        self.running -= 1
 
 
-_POOL = ThreadPoolExecutor(
-    max_workers=os.cpu_count() or 2,
-    thread_name_prefix="argon2",
-    initializer=_yield_to_the_event_loop,
-)
 # Verified against when the identity is unknown, so both paths cost the same.
+_started = time.perf_counter()
 _DUMMY_HASH = HASHER.hash("not a password anyone has: dummy for constant time")
+QUEUE = HashQueue(WORKERS, MAX_WAIT, MAX_QUEUED_WAIT, MAX_QUEUE,
+                  seconds_per_hash=time.perf_counter() - _started)
 
 
-async def _run(fn, *args):
-    return await asyncio.get_running_loop().run_in_executor(_POOL, fn, *args)
+def admit() -> None:
+    """Refuse at once (HashBusy) when a hash asked for now would be: call before the work
+    that leads to a hash, so a refused request costs next to nothing."""
+    QUEUE.admit()
 
 
 async def hash_password(password: str) -> str:
-    return await _run(HASHER.hash, password)
+    return await QUEUE.run(HASHER.hash, password)
 
 
 def _verify(stored: str | None, password: str) -> tuple[bool, bool]:
@@ -63,8 +162,8 @@ def _verify(stored: str | None, password: str) -> tuple[bool, bool]:
 
 async def verify_password(stored: str | None, password: str) -> tuple[bool, bool]:
     """(matches, needs_rehash). With ``stored`` None the dummy hash is checked and False
-    returned, in the same time as a real check."""
-    return await _run(_verify, stored, password)
+    returned, in the same time as a real check. HashBusy when the queue is full."""
+    return await QUEUE.run(_verify, stored, password)
 
 
 MIN_LENGTH = 12

@@ -16,7 +16,8 @@ from email_validator import EmailNotValidError, validate_email
 from piccolo.query import WhereRaw
 
 from portal.db import ENGINE
-from portal.security.passwords import hash_password, password_problems, verify_password
+from portal.security import passwords
+from portal.security.passwords import HashBusy, hash_password, password_problems, verify_password
 from portal.security.tokens import new_token, token_hash
 from portal.services import audit, mail, sessions, throttle
 from portal.services.errors import DomainError, InvalidInput
@@ -148,6 +149,9 @@ async def _use_token(purpose: str, raw: str) -> UUID:
 
 
 async def _new_password_hash(info: TokenInfo | Scope, password: str, confirm: str) -> str:
+    """The hash of an acceptable new password; HashBusy (before any checking) when hashing is
+    at capacity, and then nothing is spent: the link or form works again in a moment."""
+    passwords.admit()
     problems = password_problems(password, confirm, info.email)
     if problems:
         raise InvalidInput(problems)
@@ -192,8 +196,12 @@ async def authenticate(
     The attempt is counted before the hash (``throttle.reserve``), so parallel guesses get no
     more verifications than sequential ones; a throttled attempt is answered without a hash
     (known and unknown emails alike, so nothing tells them apart). A success clears the ID's
-    count, as before, and gives the address its attempt back."""
+    count, as before, and gives the address its attempt back.
+
+    When hashing is at capacity: HashBusy, before anything is counted or looked up (or, if
+    the queue filled meanwhile, with the reservation given back), and no hash is run."""
     subject = (raw_email or "").strip().lower()[:320]
+    passwords.admit()
     reservation = await throttle.reserve(
         (throttle.LOGIN_IDENTITY, subject), (throttle.LOGIN_ADDRESS, client.ip)
     )
@@ -201,7 +209,12 @@ async def authenticate(
         await audit.record("identity:login:throttled", client=client)
         raise LoginFailed()
     identity = await find_by_email(subject) if subject else None
-    ok, rehash = await verify_password(identity["password_hash"] if identity else None, password)
+    try:
+        ok, rehash = await verify_password(
+            identity["password_hash"] if identity else None, password)
+    except HashBusy:
+        await throttle.refund(*reservation.counted)  # never checked: not a failure
+        raise
     if not ok:
         await audit.record(
             "identity:login:failure",
@@ -211,7 +224,12 @@ async def authenticate(
         raise LoginFailed()
     await throttle.clear(throttle.LOGIN_IDENTITY, subject)
     await throttle.refund((throttle.LOGIN_ADDRESS, client.ip))
-    new_hash = await hash_password(password) if rehash else None
+    new_hash = None
+    if rehash:
+        try:
+            new_hash = await hash_password(password)
+        except HashBusy:  # the upgrade waits for the next sign-in; this one goes ahead
+            pass
     async with ENGINE.transaction():
         values: dict[Any, Any] = {Identity.last_login_at: datetime.now(UTC)}
         if new_hash:
@@ -321,6 +339,7 @@ async def change_password(
 ) -> None:
     """Change the password knowing the current one; other sessions end, this one stays.
     The current password counts against the ID's sign-in limit, reserved before the hash."""
+    passwords.admit()
     reservation = await throttle.reserve((throttle.LOGIN_IDENTITY, scope.email))
     if not reservation:
         raise WrongPassword()
@@ -329,7 +348,11 @@ async def change_password(
         .where(Identity.id == scope.identity_id)
         .first()
     )
-    ok, _ = await verify_password(row["password_hash"] if row else None, current)
+    try:
+        ok, _ = await verify_password(row["password_hash"] if row else None, current)
+    except HashBusy:
+        await throttle.refund(*reservation.counted)
+        raise
     if not ok:
         await audit.record(
             "identity:password:change_failure", client=client, identity_id=scope.identity_id

@@ -16,8 +16,8 @@ from typing import Any
 from uuid import UUID
 
 from portal.db import ENGINE
-from portal.security import totp
-from portal.security.passwords import verify_password
+from portal.security import passwords, totp
+from portal.security.passwords import HashBusy, verify_password
 from portal.security.tokens import new_token, token_hash
 from portal.services import audit, mail, sessions, throttle
 from portal.services.errors import DomainError
@@ -438,12 +438,18 @@ async def reauthenticate(settings: Settings, scope: Scope, password: str, code: 
     code). Marks the session fresh for REAUTH_FRESH."""
     from dataclasses import replace
 
+    if password:
+        passwords.admit()  # at capacity: refused before anything is counted
     reservation = await _reserve(scope.identity_id)
     ok = False
     if password:
         row = await Identity.select(Identity.password_hash).where(
             Identity.id == scope.identity_id).first()
-        ok, _ = await verify_password(row["password_hash"] if row else None, password)
+        try:
+            ok, _ = await verify_password(row["password_hash"] if row else None, password)
+        except HashBusy:
+            await throttle.refund(*reservation.counted)
+            raise
     elif code:
         ok = await use_totp(settings, scope.identity_id, code) or await use_recovery(
             settings, scope.identity_id, scope.email, code, client)

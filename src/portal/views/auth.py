@@ -9,6 +9,7 @@ from litestar.response import Template
 
 from portal.security.guards import requires_identity
 from portal.security.middleware import set_session
+from portal.security.passwords import HashBusy
 from portal.services import identity, mfa, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
@@ -68,6 +69,11 @@ class AuthController(Controller):
     @post("/login", opt=PUBLIC)
     async def login(self, request: Request) -> Response:
         values = await form_values(request, "email", "password", "next")
+        context = {
+            "title": "Zaloguj się",
+            "values": {"email": values["email"]},
+            "next": safe_next(values["next"]),
+        }
         try:
             row = await identity.authenticate(
                 settings_of(request),
@@ -76,16 +82,13 @@ class AuthController(Controller):
                 client_of(request),
                 language_of(request),
             )
+        except HashBusy as busy:
+            return _busy(request, busy, "login.html", context, "partials/login_form.html")
         except DomainError as error:
             return render(
                 request,
                 "login.html",
-                {
-                    "title": "Zaloguj się",
-                    "values": {"email": values["email"]},
-                    "errors": {"form": error.message},
-                    "next": safe_next(values["next"]),
-                },
+                {**context, "errors": {"form": error.message}},
                 partial="partials/login_form.html",
                 status=INVALID,
             )
@@ -167,6 +170,10 @@ class AuthController(Controller):
             )
         except identity.TokenInvalid:
             return _link_invalid(request, "register")
+        except HashBusy as busy:
+            return _busy(request, busy, "set_password.html", {
+                "title": "Ustaw hasło", "email": info.email, "action": f"/verify/{token}",
+                "purpose": "verify"}, "partials/set_password_form.html")
         except DomainError as error:
             return render(
                 request,
@@ -248,6 +255,11 @@ class AuthController(Controller):
             )
         except identity.TokenInvalid:
             return _link_invalid(request, "reset")
+        except HashBusy as busy:
+            return _busy(request, busy, "set_password.html", {
+                "title": "Ustaw nowe hasło", "email": info.email,
+                "action": f"/password/reset/{token}", "purpose": "reset"},
+                "partials/set_password_form.html")
         except DomainError as error:
             return render(
                 request,
@@ -267,6 +279,15 @@ class AuthController(Controller):
         )
         set_session(request, response, None)
         return response
+
+
+def _busy(request: Request, busy: HashBusy, template: str, context: dict,
+          partial: str) -> Template:
+    """Hashing is at capacity: the same form again, with "too many sign-ins right now, try
+    again in a few seconds", as a 503 with Retry-After. Nothing was hashed or counted."""
+    return render(request, template, {**context, "errors": {"form": busy.detail}},
+                  partial=partial, status=busy.status_code,
+                  headers={"Retry-After": str(busy.retry_after)})
 
 
 def _link_invalid(request: Request, purpose: str) -> Template:
