@@ -166,3 +166,26 @@ async def test_another_accounts_trial_does_not_show_here(client):
         assert 'action="/apps/e-faktury/open"' not in html
         assert 'action="/apps/e-faktury/trial"' in html
     assert "e-Faktury" not in (await client.get("/products")).text
+
+
+async def test_the_catalogue_and_help_need_no_account_but_trials_and_tickets_do(client):
+    """A new ID may read the catalogue and the help centre before making an account; what
+    belongs to an account (trials, opening, tickets) still leads to /accounts/new."""
+    await factories.identity("nowy@example.com")
+    await client.sign_in("nowy@example.com", factories.PASSWORD)
+    for path in ("/apps", "/support"):
+        page = await client.get(path)
+        assert page.status_code == 200, path
+        assert 'href="/accounts/new"' in page.text
+    apps = await client.get("/apps")
+    assert "Strona produktu" in apps.text
+    assert "Wypróbuj" not in apps.text and "/open" not in apps.text
+    fragment = await client.get("/apps?category=knowledge", headers=HTMX)
+    assert fragment.status_code == 200 and not fragment.text.lstrip().startswith("<!doctype")
+    support = await client.get("/support")
+    assert "Nowe zgłoszenie" not in support.text and "Dokumentacja" in support.text
+    for path, data in [("/apps/e-faktury/trial", {}), ("/support/tickets",
+                                                      {"subject": "x", "message": "y"})]:
+        response = await client.post_form(path, data)
+        assert response.status_code == 303 and response.headers["location"] == "/accounts/new"
+    assert await Subscription.count() == 0

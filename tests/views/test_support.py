@@ -13,7 +13,7 @@ import pytest
 from portal.services import catalogue
 from portal.tables import AuditEvent, OutboxEmail, Ticket, TicketMessage
 from portal.testing import factories
-from tests.conftest import field_error
+from tests.conftest import field_error, last_mail
 from tests.views.test_companies import HTMX, owner_signed_in
 from tests.views.test_customer import routes_under
 
@@ -56,7 +56,7 @@ async def test_creating_a_ticket_with_a_company_and_following_it(client):
     assert "Wysłano zgłoszenie." in thread.text and "Spółka Córka" in thread.text
     assert "wysyłka kończy się błędem 500." in thread.text
     assert "Oczekuje na odpowiedź" in thread.text
-    mail = await OutboxEmail.select().where(OutboxEmail.to_address == "firmy@example.com").first()
+    mail = await last_mail("firmy@example.com")
     assert f"/support/tickets/{ticket['id']}" in mail["text_body"]
     assert await AuditEvent.exists().where(AuditEvent.tag == "support:ticket:create")
     listing = await client.get("/support?status=open", headers=HTMX)

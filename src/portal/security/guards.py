@@ -1,7 +1,9 @@
 """Route guards: who may enter. Every non-public route carries one (a test walks the table).
 
 Handlers declare what they need in ``opt``:
-  ``permission``: a Permission the current membership must hold in the current account.
+  ``permission``: a Permission the current membership must hold in the current account;
+  ``without_account``: True when a signed-in person with no account yet may enter too (the
+  handler then shows what needs no account: the catalogue, the help centre).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ async def requires_permission(connection: ASGIConnection, handler: BaseRouteHand
             raise PermissionDeniedException("staff only")
         return
     if scope.account is None:
+        if handler.opt.get("without_account"):
+            return
         raise NoAccount("no account yet")
     if not scope.meets_account_mfa_policy:
         raise MfaEnrolmentRequired(scope.account_mfa_policy)

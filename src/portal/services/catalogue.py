@@ -167,20 +167,35 @@ ORDER BY a.position, a.name
 """
 
 
-def _decorate(row: dict[str, Any]) -> dict[str, Any]:
-    has_it = row["included"] or row["shown_state"] in ("trial", "active")
+#: The catalogue before the person has any account: nothing is theirs, to open or to try.
+_PUBLIC_CATALOGUE = """
+SELECT a.id, a.slug, a.name, a.description, a.category, a.product_url, a.shop_url, a.open_url,
+       a.has_trial, a.included, NULL::text AS state, NULL::date AS starts_on,
+       NULL::date AS ends_on, NULL::text AS shown_state
+FROM application a
+WHERE ({} = '' OR a.category = {})
+ORDER BY a.position, a.name
+"""
+
+
+def _decorate(row: dict[str, Any], in_account: bool = True) -> dict[str, Any]:
+    has_it = in_account and (row["included"] or row["shown_state"] in ("trial", "active"))
     return {
         **row,
         "has_it": has_it,
         "can_open": has_it and bool(row["open_url"]),
-        "can_try": row["has_trial"] and row["state"] is None,
+        "can_try": in_account and row["has_trial"] and row["state"] is None,
     }
 
 
 async def applications(scope: Scope, category: object = None, show: object = None
                        ) -> list[dict[str, Any]]:
-    """The catalogue for the current account, optionally one category, or only its own."""
+    """The catalogue for the current account, optionally one category, or only its own.
+    Without an account (a new ID) it is the catalogue to read: product pages and the shop."""
     wanted = parse_category(category)
+    if scope.account is None:
+        found = await Application.raw(_PUBLIC_CATALOGUE, wanted, wanted)
+        return [] if parse_show(show) == "mine" else [_decorate(row, False) for row in found]
     found = await tenancy.raw(Subscription, scope, _CATALOGUE, today(), wanted, wanted)
     rows = [_decorate(row) for row in found]
     if parse_show(show) == "mine":

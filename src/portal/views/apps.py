@@ -61,7 +61,7 @@ class AppsController(Controller):
     guards = [requires_permission]
     opt = USE
 
-    @get("/")
+    @get("/", opt={"without_account": True})
     async def index(self, request: Request, category: FromQuery[str | None] = None,
                     show: FromQuery[str | None] = None) -> Template:
         return await catalogue_page(request, category, show)

@@ -44,14 +44,17 @@ async def support_page(request: Request, *, status_filter: object = None,
                        status: int = 200, partial: str = "partials/ticket_list.html") -> Template:
     scope = scope_of(request)
     chosen = support.parse_status(status_filter)
+    # Help and knowledge need no account; tickets belong to one.
+    in_account = scope.account is not None
     return render(request, "support.html", {
         "title": "Centrum wsparcia",
         "sections": await _help_sections(request),
-        "tickets": await support.tickets(scope, chosen),
+        "in_account": in_account,
+        "tickets": await support.tickets(scope, chosen) if in_account else [],
         "status": chosen,
         "statuses": support.STATUSES,
         "categories": support.CATEGORIES,
-        "companies": await support.companies_for_form(scope),
+        "companies": await support.companies_for_form(scope) if in_account else [],
         "sees_every_ticket": support.sees_every_ticket(scope),
         "values": values or {"category": "technical"},
         "errors": errors or {},
@@ -85,7 +88,7 @@ class SupportController(Controller):
     guards = [requires_permission]
     opt = {"permission": Permission.SUPPORT_USE}
 
-    @get("/")
+    @get("/", opt={"without_account": True})
     async def index(self, request: Request, status: FromQuery[str | None] = None) -> Template:
         return await support_page(request, status_filter=status)
 
