@@ -7,10 +7,12 @@ from litestar.datastructures import Cookie
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
+from portal.i18n import translator
 from portal.security.guards import requires_identity
+from portal.security.headers import csp_with_form_targets
 from portal.security.middleware import set_session
 from portal.security.passwords import HashBusy
-from portal.services import identity, mfa, sessions
+from portal.services import identity, mfa, oidc_authorization, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
 from portal.views.forms import INVALID, client_of, field_errors, form_values
@@ -56,14 +58,25 @@ async def sign_in(
     return response
 
 
+async def _sign_in_page(request: Request, context: dict, **kwargs) -> Template:
+    """The sign-in page. When it returns to an application (``next`` is an authorization
+    request), it speaks the language the application asked for (``ui_locales``), and its form
+    may go on to the application's registered redirect URI: without JavaScript the form's
+    redirects lead there, and CSP ``form-action`` applies to them."""
+    going_on = await oidc_authorization.continuation(context["next"])
+    if going_on.language:
+        context = {**context, "lang": going_on.language, "_": translator(going_on.language)}
+    headers = ({"Content-Security-Policy": csp_with_form_targets(*going_on.redirect_uris)}
+               if going_on.redirect_uris else None)
+    return render(request, "login.html", context, partial="partials/login_form.html",
+                  headers=headers, **kwargs)
+
+
 class AuthController(Controller):
     @get("/login", opt=PUBLIC)
     async def login_form(self, request: Request, next: FromQuery[str | None] = None) -> Template:
-        return render(
-            request,
-            "login.html",
-            {"title": "Zaloguj się", "values": {}, "errors": {}, "next": safe_next(next)},
-            partial="partials/login_form.html",
+        return await _sign_in_page(
+            request, {"title": "Zaloguj się", "values": {}, "errors": {}, "next": safe_next(next)}
         )
 
     @post("/login", opt=PUBLIC)
@@ -85,12 +98,8 @@ class AuthController(Controller):
         except HashBusy as busy:
             return _busy(request, busy, "login.html", context, "partials/login_form.html")
         except DomainError as error:
-            return render(
-                request,
-                "login.html",
-                {**context, "errors": {"form": error.message}},
-                partial="partials/login_form.html",
-                status=INVALID,
+            return await _sign_in_page(
+                request, {**context, "errors": {"form": error.message}}, status=INVALID
             )
         if mfa.enabled_for(row):
             # The password is right; the session starts only after the second factor.
