@@ -299,20 +299,19 @@ async def list_page(
     mfa_args = (policy,) if mfa else ()
 
     async def fetch(number: int) -> list[dict[str, Any]]:
-        async with ENGINE.transaction():
-            # One account may hold 10,000 people and the next one two: a plan cached for "an
-            # account" (nested loops over a handful of rows) would be slow for the big one.
-            await Membership.raw("SET LOCAL plan_cache_mode = force_custom_plan")
-            return await tenancy.raw(
-                Membership, scope, sql,
-                account_id, full,
-                text, pattern,
-                role, role,
-                status, status,
-                *mfa_args,
-                PER_PAGE, (number - 1) * PER_PAGE,
-                account_id,
-            )
+        # One account may hold 10,000 people and the next one two: the connection plans every
+        # statement for its values (db.SERVER_SETTINGS), never with a plan cached for "an
+        # account".
+        return await tenancy.raw(
+            Membership, scope, sql,
+            account_id, full,
+            text, pattern,
+            role, role,
+            status, status,
+            *mfa_args,
+            PER_PAGE, (number - 1) * PER_PAGE,
+            account_id,
+        )
 
     rows = await fetch(wanted)
     if not rows and wanted > 1:  # beyond the end: the first page tells the total
