@@ -1,8 +1,8 @@
 """The account's audit log (/users/audit): who did what and when in the current account, with
 filters (who, what, when), pages, and a CSV export of everything the filters match.
 
-Only events recorded with the current account's id are ever read (the account id is the first
-placeholder of every query); a scope limited to some companies reads only the events about
+Only events recorded with the current account's id are ever read (every query filters by
+``tenancy.account_id(scope)``); a scope limited to some companies reads only the events about
 one of them. "Who" matches the person who acted or the person it was about;
 "what" is an event tag or a family of tags; "when" is a range of days in Polish time.
 """
@@ -107,21 +107,59 @@ def _bounds(filters: Filters) -> tuple[datetime | None, datetime | None]:
     return start, end
 
 
-_EVENTS = """
-SELECT e.id, e.created_at, e.tag, e.ip, e.user_agent, e.data, e.identity_id,
-       coalesce(i.email, '') AS actor_email{total}
+#: The events the filters match. The account id is the first placeholder (tenancy.raw); "who"
+#: is the person who acted (found once among the identities) or the one it was about. Every
+#: statement is planned for its values (db.SERVER_SETTINGS), so an empty filter costs nothing.
+_MATCHING = """
 FROM audit_event e
-LEFT JOIN identity i ON i.id = e.identity_id
 WHERE e.account_id = {}
-  AND ({} = '' OR i.email ILIKE {} OR e.data ->> 'email' ILIKE {})
+  AND ({} = '' OR e.identity_id IN (SELECT id FROM actors) OR e.data ->> 'email' ILIKE {})
   AND ({} = '' OR e.tag LIKE {})
   AND ({}::timestamptz IS NULL OR e.created_at >= {})
   AND ({}::timestamptz IS NULL OR e.created_at < {})
   AND ({}::timestamptz IS NULL OR (e.created_at, e.id) < ({}, {}::uuid))
   AND ({}::text[] IS NULL OR e.data ->> 'company_id' = ANY({}::text[]))
-ORDER BY e.created_at DESC, e.id DESC
-LIMIT {} OFFSET {}
 """
+
+_ACTORS = """
+actors AS MATERIALIZED (SELECT id FROM identity WHERE {} <> '' AND email ILIKE {})
+"""
+
+#: One page and the bounded count in one statement: the page's keys come first (from the
+#: (account_id, created_at, id) index when nothing else is filtered), and only those 50 rows
+#: are read whole and joined with their actor; the count stops at COUNT_CAP + 1.
+_PAGE = """
+WITH ACTORS, keys AS (
+    SELECT e.id, e.created_at MATCHING
+    ORDER BY e.created_at DESC, e.id DESC
+    LIMIT {} OFFSET {}
+), counted AS (
+    SELECT count(*) AS total FROM (SELECT 1 MATCHING LIMIT {}) AS capped
+)
+SELECT counted.total, e.id, e.created_at, e.tag, e.ip, e.user_agent, e.data, e.identity_id,
+       coalesce(i.email, '') AS actor_email
+FROM counted
+LEFT JOIN keys ON true
+LEFT JOIN audit_event e ON e.id = keys.id
+LEFT JOIN identity i ON i.id = e.identity_id
+ORDER BY keys.created_at DESC, keys.id DESC
+""".replace("ACTORS", _ACTORS).replace("MATCHING", _MATCHING)
+
+#: A batch of the export, after the previous batch's last (created_at, id): by key, never by
+#: OFFSET, so the 50th batch costs what the first does.
+_BATCH = """
+WITH ACTORS
+SELECT e.id, e.created_at, e.tag, e.ip, e.user_agent, e.data, e.identity_id,
+       coalesce(i.email, '') AS actor_email
+FROM (SELECT e.* MATCHING ORDER BY e.created_at DESC, e.id DESC LIMIT {}) AS e
+LEFT JOIN identity i ON i.id = e.identity_id
+ORDER BY e.created_at DESC, e.id DESC
+""".replace("ACTORS", _ACTORS).replace("MATCHING", _MATCHING)
+
+#: Matching events are counted up to this many; past it the log says "10 000+" and offers
+#: the pages of the newest COUNT_CAP (narrow the filters, or export, for older ones). Counting
+#: a busy account's whole history for every page cost more than the page itself.
+COUNT_CAP = 10_000
 
 
 def require(scope: Scope) -> None:
@@ -129,9 +167,9 @@ def require(scope: Scope) -> None:
         raise NotAllowed()
 
 
-async def _query(scope: Scope, filters: Filters, limit: int, offset: int, *,
-                 with_total: bool, after: tuple[datetime, Any] | None = None) -> list[dict]:
-    require(scope)
+def _matching_args(scope: Scope, filters: Filters,
+                   after: tuple[datetime, Any] | None = None) -> tuple[Any, ...]:
+    """The placeholders of _MATCHING after the account id, in order."""
     pattern = companies.like_pattern(filters.who)
     # Tags contain "_", a LIKE wildcard: taken literally.
     what = FAMILIES.get(filters.what, filters.what).replace("_", "\\_")
@@ -141,21 +179,39 @@ async def _query(scope: Scope, filters: Filters, limit: int, offset: int, *,
     # the others (people, invitations, the account) name companies it must not see.
     limited = (sorted(str(company) for company in scope.company_ids)
                if scope.company_ids is not None else None)
-    sql = _EVENTS.replace("{total}", ", count(*) OVER () AS total" if with_total else "")
-    rows = await tenancy.raw(
-        AuditEvent, scope, sql,
-        filters.who, pattern, pattern,
+    return (
+        filters.who, pattern,
         what, what,
         start, start,
         end, end,
         after_at, after_at, str(after_id) if after_id else None,
         limited, limited,
-        limit, offset,
     )
+
+
+def _decoded(rows: list[dict]) -> list[dict]:
     for row in rows:
         data = row["data"]
         row["data"] = json.loads(data) if isinstance(data, str) else (data or {})
     return rows
+
+
+async def _page_rows(scope: Scope, filters: Filters, number: int) -> tuple[list[dict], int]:
+    """One page's rows and the number of matching events, counted up to COUNT_CAP + 1."""
+    require(scope)
+    account_id = tenancy.account_id(scope)
+    matching = _matching_args(scope, filters)
+    pattern = companies.like_pattern(filters.who)
+    # Not tenancy.raw: the actors' placeholders come first in the text; the account id (from
+    # the same gate) starts each _MATCHING.
+    rows = await AuditEvent.raw(
+        _PAGE,
+        filters.who, pattern,
+        account_id, *matching, PER_PAGE, (number - 1) * PER_PAGE,
+        account_id, *matching, COUNT_CAP + 1,
+    )
+    total = rows[0]["total"] if rows else 0
+    return _decoded([row for row in rows if row["id"] is not None]), total
 
 
 @dataclass(frozen=True)
@@ -165,21 +221,29 @@ class EventPage(Window):
     page: int
     pages: int
     filters: Filters
+    #: More than ``total`` events match (the count stopped at COUNT_CAP).
+    more: bool = False
     per_page: int = PER_PAGE
+
+    @property
+    def total_label(self) -> str:
+        """The number shown: "10 000+" once the count stopped."""
+        return f"{self.total:,}".replace(",", "\u00a0") + "+" if self.more else str(self.total)
 
 
 async def page(scope: Scope, filters: Filters, number: object = None) -> EventPage:
-    """One page of the account's events, newest first."""
+    """One page of the account's events, newest first (one statement; a page number past the
+    end costs a second one)."""
     wanted = parse_page(number)
-    rows = await _query(scope, filters, PER_PAGE, (wanted - 1) * PER_PAGE, with_total=True)
-    if not rows and wanted > 1:
-        rows = await _query(scope, filters, PER_PAGE, 0, with_total=True)
-    total = rows[0]["total"] if rows else 0
+    rows, counted = await _page_rows(scope, filters, wanted)
+    total = min(counted, COUNT_CAP)
     pages = page_count(total, PER_PAGE)
     current = min(wanted, pages)
-    if rows and current != wanted and current > 1:
-        rows = await _query(scope, filters, PER_PAGE, (current - 1) * PER_PAGE, with_total=True)
-    return EventPage(rows=rows, total=total, page=current, pages=pages, filters=filters)
+    if current != wanted:
+        rows, _ = await _page_rows(scope, filters, current)
+    rows = rows[:max(0, total - (current - 1) * PER_PAGE)]  # the last page stops at the cap
+    return EventPage(rows=rows, total=total, page=current, pages=pages, filters=filters,
+                     more=counted > COUNT_CAP)
 
 
 CSV_COLUMNS = ("time_utc", "actor_email", "actor_id", "event", "subject_email", "details",
@@ -195,6 +259,7 @@ def _cell(value: object) -> str:
 async def export(scope: Scope, filters: Filters) -> AsyncIterator[str]:
     """The matching events as CSV (UTF-8 with a BOM for spreadsheets), in batches."""
     require(scope)
+    account_id = tenancy.account_id(scope)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(CSV_COLUMNS)
@@ -202,8 +267,11 @@ async def export(scope: Scope, filters: Filters) -> AsyncIterator[str]:
     after = None
     sent = 0
     while sent < EXPORT_LIMIT:
-        rows = await _query(scope, filters, min(EXPORT_BATCH, EXPORT_LIMIT - sent), 0,
-                            with_total=False, after=after)
+        rows = _decoded(await AuditEvent.raw(
+            _BATCH, filters.who, companies.like_pattern(filters.who),
+            account_id, *_matching_args(scope, filters, after),
+            min(EXPORT_BATCH, EXPORT_LIMIT - sent),
+        ))
         if not rows:
             break
         buffer = io.StringIO()
