@@ -219,3 +219,37 @@ async def test_an_empty_search_result_is_page_one_of_one():
     result = await companies.list_page(scope, "nic takiego", "name", "5")
     assert (result.total, result.page, result.pages, result.rows) == (0, 1, 1, [])
     assert (result.first, result.last) == (0, 0)
+
+
+async def test_pages_read_from_the_end_hold_the_rows_of_the_whole_order():
+    """Pages in the second half are read backwards (issue 20): every page, in every sort and
+    for a search, holds exactly the rows of the one ordered list, ties included, each once."""
+    scope, mine, *_ = await two_tenants()
+    await many(scope, mine, 60)
+    # Ties: the same name (any case) and the same NIP on several companies.
+    await Company.insert(*[
+        Company(account=mine["id"], key=uuid.uuid4().hex[:16], name=name, nip="1111111111")
+        for name in ("Bliźniak", "bliźniak", "BLIŹNIAK", "Bliźniak")
+    ])
+    for sort in companies.SORTS:
+        for query in (None, "firma 00"):
+            whole = await _ordered(tenancy.select(Company, scope, Company.id), sort)
+            whole = [row["id"] for row in whole
+                     if query is None or row["id"] in await matching(scope, query)]
+            listing = await companies.list_page(scope, query, sort, "1")
+            seen = []
+            for number in range(1, listing.pages + 1):
+                page = await companies.list_page(scope, query, sort, str(number))
+                assert len(page.rows) == page.last - page.first + 1, (sort, query, number)
+                seen += [row["id"] for row in page.rows]
+            assert seen == whole, (sort, query)
+
+
+def _ordered(query, sort):
+    return companies._ordered(query, sort)
+
+
+async def matching(scope, query) -> set:
+    rows = await tenancy.select(Company, scope, Company.id).where(
+        companies.search_condition(query))
+    return {row["id"] for row in rows}
