@@ -262,3 +262,26 @@ async def test_switching_needs_membership_and_is_remembered():
 async def test_pending_invitations_are_a_hook_for_issue_6():
     me = await factories.identity("zaproszenia@example.com")
     assert await accounts.pending_invitations(await scope_for(me)) == []
+
+
+async def test_the_switcher_with_nothing_typed_filters_nothing(monkeypatch):
+    """Issue 20: ``ILIKE '%%'`` was evaluated for each of a person's 1,000 accounts."""
+    from portal.tables import Membership
+
+    me = await factories.identity("biuro@example.com")
+    account = await factories.account(me, name="Klient")
+    scope = await scope_for(me, account, "owner")
+    sent = []
+    raw = Membership.raw
+
+    def recording(sql, *args):
+        sent.append(sql)
+        return raw(sql, *args)
+
+    monkeypatch.setattr(Membership, "raw", recording)
+    for typed in (None, "", "   "):
+        found = await accounts.choices(scope, typed)
+        assert (found.total, found.matching, len(found.accounts)) == (1, 1, 1)
+    assert len(sent) == 6 and not any("ILIKE" in sql for sql in sent)
+    assert (await accounts.choices(scope, "klient")).matching == 1
+    assert "ILIKE" in sent[-1]

@@ -173,31 +173,37 @@ class Choices:
 _CHOICES = """
 SELECT a.public_id, a.name, a.nip, m.role
 FROM membership m JOIN account a ON a.id = m.account
-WHERE m.identity = {} AND (a.name ILIKE {} OR a.public_id ILIKE {} OR a.nip LIKE {})
+WHERE m.identity = {} MATCHES
 ORDER BY lower(a.name), a.public_id
 LIMIT {}
 """
 
 _CHOICE_COUNTS = """
-SELECT count(*) AS total,
-       count(*) FILTER (WHERE a.name ILIKE {} OR a.public_id ILIKE {} OR a.nip LIKE {}) AS matching
+SELECT count(*) AS total, count(*) FILTER (WHERE true MATCHES) AS matching
 FROM membership m JOIN account a ON a.id = m.account
 WHERE m.identity = {}
 """
 
+_MATCHES = " AND (a.name ILIKE {} OR a.public_id ILIKE {} OR a.nip LIKE {})"
+
 
 async def choices(scope: Scope, query: str | None = None) -> Choices:
     """The accounts this person belongs to, with their role, for the switcher (two queries,
-    however many accounts: an accounting office may be in hundreds)."""
+    however many accounts: an accounting office may be in hundreds). With nothing typed there
+    is no filter at all (``ILIKE '%%'`` would still be evaluated for every account)."""
     text = companies.clean_query(query)
-    pattern = companies.like_pattern(text)
-    digits = company_data.nip_digits(text)
-    # A NIP typed with dashes still finds the stored digits; LIKE NULL never matches.
-    nip_pattern = companies.like_pattern(digits) if digits.isdigit() else None
-    counts = (await Membership.raw(_CHOICE_COUNTS, pattern, pattern, nip_pattern,
-                                   scope.identity_id))[0]
+    if text:
+        pattern = companies.like_pattern(text)
+        digits = company_data.nip_digits(text)
+        # A NIP typed with dashes still finds the stored digits; LIKE NULL never matches.
+        nip_pattern = companies.like_pattern(digits) if digits.isdigit() else None
+        matches, args = _MATCHES, (pattern, pattern, nip_pattern)
+    else:
+        matches, args = "", ()
+    counts = (await Membership.raw(_CHOICE_COUNTS.replace(" MATCHES", matches),
+                                   *args, scope.identity_id))[0]
     rows = await Membership.raw(
-        _CHOICES, scope.identity_id, pattern, pattern, nip_pattern, SWITCHER_LIMIT
+        _CHOICES.replace(" MATCHES", matches), scope.identity_id, *args, SWITCHER_LIMIT
     )
     current = scope.account.public_id if scope.account else None
     return Choices(
