@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, PrefixLoader, select_autoescape
 from litestar import Litestar
@@ -18,6 +16,7 @@ from litestar.template.config import TemplateConfig
 
 from portal import db, logs
 from portal.api import app as api_app
+from portal.i18n import when
 from portal.security.csrf import CsrfMiddleware
 from portal.security.headers import security_headers
 from portal.security.input import InputMiddleware
@@ -48,7 +47,6 @@ from portal.views.users import (
 )
 
 HERE = Path(__file__).parent
-WARSAW = ZoneInfo("Europe/Warsaw")
 
 #: Paths exempt from the CSRF checks: applications call them with their own authentication
 #: (an API key, the OAuth client's credentials or a bearer token), never with the person's
@@ -75,15 +73,8 @@ def template_engine() -> JinjaTemplateEngine:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    environment.filters["when"] = format_when
+    environment.filters["when"] = when
     return JinjaTemplateEngine.from_environment(environment)
-
-
-def format_when(moment: datetime | None) -> str:
-    """Times as people in Poland read them."""
-    if moment is None:
-        return ""
-    return moment.astimezone(WARSAW).strftime("%d.%m.%Y %H:%M")
 
 
 def create_app(settings: Settings) -> Litestar:

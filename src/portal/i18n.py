@@ -7,8 +7,10 @@ Babel reads the catalogue at start-up, so no compile step is needed.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, datetime, time
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from babel.messages.pofile import read_po
 
@@ -49,3 +51,24 @@ def from_accept_language(header: str | None) -> str:
         if primary in LANGUAGES and q > best_q:
             best, best_q = primary, q
     return best
+
+
+#: The time zone people read times in (the vendor's customers are in Poland), in pages, mail
+#: and the end of a chosen day.
+ZONE = ZoneInfo("Europe/Warsaw")
+
+
+def when(moment: datetime | None) -> str:
+    """A moment as people read it: day and time in ZONE ("08.12.2026 20:00")."""
+    if moment is None:
+        return ""
+    return moment.astimezone(ZONE).strftime("%d.%m.%Y %H:%M")
+
+
+def end_of_day(day: date) -> datetime:
+    """The last second of ``day`` where people are (a key "valid until 30.06" ends then)."""
+    return datetime.combine(day, time(23, 59, 59), tzinfo=ZONE)
+
+
+def today() -> date:
+    return datetime.now(ZONE).date()

@@ -72,7 +72,7 @@ async def test_an_existing_id_gets_an_invitation_like_any_email_and_joins_when_i
     assert known.kind == unknown.kind == "invitation"
     assert await Membership.count().where(Membership.identity == colleague) == 0
     assert await Invitation.count() == 2
-    notice = await last_mail("kolega@example.com")
+    notice = await last_mail("Kolega@Example.com")  # as the ID spells it
     assert "Konto Główne" in notice["text_body"] and "/invitations/" in notice["text_body"]
     # The invitation waits in the colleague's switcher; accepting it makes the membership.
     colleague_scope = await scope_for(colleague)
@@ -117,6 +117,10 @@ async def test_an_unknown_email_gets_an_invitation_with_a_hashed_single_use_link
     assert invitation["email"] == "Nowa@example.com"
     mail = await last_mail("Nowa@example.com")
     token = token_from(mail)
+    # The expiry reads as in the UI: the person's day and time, not UTC.
+    from portal.i18n import when
+
+    assert when(invitation["expires_at"]) in mail["text_body"] and "UTC" not in mail["text_body"]
     assert invitation["token_hash"] != token and len(invitation["token_hash"]) == 64
     assert token not in json.dumps(await AuditEvent.select(AuditEvent.data), default=str)
     lifetime = invitation["expires_at"] - invitation["created_at"]

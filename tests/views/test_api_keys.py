@@ -98,3 +98,17 @@ async def test_members_cannot_manage_keys_and_other_accounts_keys_are_404(client
         assert refused.status_code == 403
     assert (await ApiKey.select(ApiKey.revoked_at).first())["revoked_at"] is None
     assert await ApiKey.count() == 1
+
+
+async def test_an_end_date_is_the_end_of_that_day_where_the_person_is(client):
+    """"Valid until 30.06.2027" is listed as that day, not as 01.07 01:59 (23:59:59 UTC)."""
+    from portal.i18n import ZONE
+
+    await owner_signed_in(client)
+    created = await client.post_form("/api-keys", {"name": "Do końca czerwca",
+                                                   "scopes": ["read"], "expires_on": "2027-06-30"})
+    assert created.status_code == 200, created.text
+    key = await ApiKey.select().first()
+    assert key["expires_at"].astimezone(ZONE).strftime("%Y-%m-%d %H:%M") == "2027-06-30 23:59"
+    listing = await client.get("/api-keys")
+    assert "30.06.2027 23:59" in listing.text and "01.07.2027" not in listing.text

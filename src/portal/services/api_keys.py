@@ -11,11 +11,12 @@ from __future__ import annotations
 import hmac
 import re
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from portal.db import ENGINE
+from portal.i18n import end_of_day, today
 from portal.security.permissions import Permission
 from portal.security.tokens import new_hex_id, new_token, token_hash
 from portal.services import audit, mfa, tenancy, throttle
@@ -91,12 +92,12 @@ def validate(values: dict[str, Any], company_choices: set[UUID]) -> dict[str, An
         except ValueError:
             errors["expires_on"] = "Podaj datę w formacie RRRR-MM-DD."
         else:
-            if day <= datetime.now(UTC).date():
+            if day <= today():
                 errors["expires_on"] = "Data wygaśnięcia musi być w przyszłości."
-            elif day > datetime.now(UTC).date() + timedelta(days=3 * 366):
+            elif day > today() + timedelta(days=3 * 366):
                 errors["expires_on"] = "Klucz może być ważny najwyżej 3 lata."
             else:
-                expires_at = datetime.combine(day, time(23, 59, 59), tzinfo=UTC)
+                expires_at = end_of_day(day)
     if errors:
         raise InvalidInput(errors)
     return {"name": name, "scopes": scopes, "company_ids": companies, "expires_at": expires_at}

@@ -18,11 +18,11 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlencode, urlparse
-from zoneinfo import ZoneInfo
 
+from portal import i18n
 from portal.db import ENGINE
 from portal.services import audit, mail, tenancy
 from portal.services.errors import DomainError, NotFound
@@ -33,12 +33,9 @@ from portal.tables import Application, Membership, Profile, RecentApplication, S
 #: Days a trial lasts, counting its first day.
 TRIAL_DAYS = 30
 
-#: Dates (trial start and end, "expired") are days in Poland, whatever the server's zone.
-WARSAW = ZoneInfo("Europe/Warsaw")
-
-
-def today() -> date:
-    return datetime.now(WARSAW).date()
+#: Dates (trial start and end, "expired") are days where people are, whatever the server's
+#: zone (i18n.ZONE).
+today = i18n.today
 
 #: Category codes in the order the filter offers them (labels: partials/catalogue_labels.html).
 CATEGORIES = ("finance", "office", "documents", "hr", "knowledge", "shop")

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
 from portal.db import ENGINE
+from portal.i18n import when
 from portal.security.passwords import hash_password, password_problems
 from portal.security.tokens import new_token, token_hash
 from portal.services import audit, mail, throttle
@@ -130,8 +131,7 @@ async def _mail(settings: Settings, scope: Scope, email: str, role: str, raw: st
     await mail.queue(
         settings, email, "invitation", language=scope.language, token=raw,
         account=scope.account.name if scope.account else "", role=role,
-        inviter=_actor_name(scope), expires=expires_at.astimezone(UTC).strftime(
-            "%Y-%m-%d %H:%M UTC"),
+        inviter=_actor_name(scope), expires=when(expires_at),
     )
 
 
