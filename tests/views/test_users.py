@@ -252,6 +252,11 @@ async def test_an_invitation_from_mail_to_registration_to_the_switcher(client, a
         assert again.status_code == 410
     identity = await Identity.select().where(Identity.email == "nowa@example.com").first()
     assert (await membership_of(identity["id"]))["account"] == account["id"]
+    # Signing in by accepting the invitation is a sign-in like any other: the list says when.
+    assert identity["last_login_at"] is not None
+    listing = await client.get("/users?q=nowa")
+    row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*nowa@example\.com.*?</tr>", listing.text, re.S)
+    assert row and "nigdy" not in row.group(0)
 
 
 async def test_resend_gives_a_new_link_and_the_old_one_is_gone(client):

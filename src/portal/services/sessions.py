@@ -19,7 +19,7 @@ from portal.services import audit
 from portal.services.paging import Window, page_count, parse_page
 from portal.services.scope import AccountRef, Client, Scope
 from portal.settings import Settings
-from portal.tables import Membership, Session
+from portal.tables import Identity, Membership, Session
 
 #: last_seen_at is written at most this often, so a page view is not a write every time.
 TOUCH_EVERY = timedelta(seconds=60)
@@ -75,6 +75,9 @@ async def start(
             reauth_at=moment,
         )
     )
+    # Every completed sign-in starts here (password, second factor, an accepted invitation,
+    # a set password): "Ostatnie logowanie" is recorded in one place for all of them.
+    await Identity.update({Identity.last_login_at: moment}).where(Identity.id == identity_id)
     return raw
 
 
