@@ -215,7 +215,8 @@ async def seed(url: str, size: dict[str, int]) -> dict[str, str]:
     await run("audit events (small)", """
         INSERT INTO audit_event (created_at, tag, identity_id, account_id, ip, user_agent, data)
         SELECT now() - n * interval '1 day', ($1::text[])[1 + n % 8],
-               (SELECT id FROM ids WHERE ids.n = 2), (SELECT id FROM accs WHERE accs.n = 2), '10.1.0.1',
+               (SELECT id FROM ids WHERE ids.n = 2), (SELECT id FROM accs WHERE accs.n = 2),
+               '10.1.0.1',
                ($2::text[])[1], '{}'::jsonb
         FROM generate_series(1, 100) AS n
     """, TAGS, USER_AGENTS)
@@ -223,7 +224,8 @@ async def seed(url: str, size: dict[str, int]) -> dict[str, str]:
     await run("audit events (ordinary accounts and sign-ins)", """
         INSERT INTO audit_event (created_at, tag, identity_id, account_id, ip, user_agent, data)
         SELECT now() - (g.i % 1000000) * interval '1 minute',
-               CASE WHEN g.i % 5 < 2 THEN ($4::text[])[1 + g.i % 8] ELSE 'identity:login:success' END,
+               CASE WHEN g.i % 5 < 2 THEN ($4::text[])[1 + g.i % 8]
+                    ELSE 'identity:login:success' END,
                actor.id, CASE WHEN g.i % 5 < 2 THEN acc.id END, '10.2.' || (g.i % 250) || '.1',
                ($5::text[])[1 + (g.i / 7) % 5], '{}'::jsonb
         FROM generate_series(1, $1) AS g(i)
@@ -266,7 +268,7 @@ async def seed(url: str, size: dict[str, int]) -> dict[str, str]:
     await con.execute("CREATE TABLE IF NOT EXISTS bench_scale (label text PRIMARY KEY, "
                       "secret text NOT NULL)")
     await con.executemany("INSERT INTO bench_scale VALUES ($1, $2)", list(secrets.items()))
-    await run("analyze", "ANALYZE")
+    await run("vacuum analyze", "VACUUM ANALYZE")  # what autovacuum would have done by now
     print(f"  filled in {time.perf_counter() - started:.0f} s", flush=True)
     await con.close()
     return secrets

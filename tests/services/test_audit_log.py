@@ -57,13 +57,23 @@ async def test_the_count_stops_at_the_cap_and_the_pages_with_it(monkeypatch):
     assert seen == whole[:120]  # the newest, in order, ties by id, each once
     beyond = await audit_log.page(scope, audit_log.Filters(), 50)
     assert beyond.page == 3 and [r["id"] for r in beyond.rows] == whole[100:120]
-    # Under the cap the count is exact, and the filters count too.
+    # Under the cap the count is exact, and the filters count too (up to their own cap).
+    monkeypatch.setattr(audit_log, "FILTERED_COUNT_CAP", 60)
+    capped = await audit_log.page(scope, audit_log.parse_filters(what="account"))
+    assert (capped.total, capped.more, capped.pages) == (60, True, 2)
+    monkeypatch.setattr(audit_log, "FILTERED_COUNT_CAP", 1000)
     who = await audit_log.page(scope, audit_log.parse_filters(who="BOGDAN@"))
     assert (who.total, who.more, who.total_label) == (100, False, "100")
     assert all(row["data"].get("email") == "bogdan@example.com" for row in who.rows)
     actor = await audit_log.page(scope, audit_log.parse_filters(who="alicja"))
     assert actor.total == 100 and {row["actor_email"] for row in actor.rows} == {
         "alicja@example.com"}
+    # x@ is no member here: as the one who acted they are found by the whole email only.
+    await AuditEvent.insert(AuditEvent(tag="membership:person:leave", account_id=account["id"],
+                                       identity_id=(await factories.identity("x@example.com"))))
+    former = await audit_log.page(scope, audit_log.parse_filters(who="X@example.com"))
+    assert former.total == 1 and former.rows[0]["actor_email"] == "x@example.com"
+    assert (await audit_log.page(scope, audit_log.parse_filters(who="x@exa"))).total == 0
     nothing = await audit_log.page(scope, audit_log.parse_filters(who="nikt"), 7)
     assert (nothing.total, nothing.page, nothing.rows, nothing.more) == (0, 1, [], False)
 
@@ -79,7 +89,7 @@ async def test_a_page_is_one_statement_however_many_events():
 
 async def test_the_export_walks_by_key_in_batches(monkeypatch):
     monkeypatch.setattr(audit_log, "EXPORT_BATCH", 7)
-    scope, account = await owner_with_events(40)
+    scope, _ = await owner_with_events(40)
     with counting_queries() as queries:
         text = "".join([chunk async for chunk in audit_log.export(scope, audit_log.Filters())])
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
