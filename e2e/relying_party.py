@@ -5,6 +5,10 @@
 
 It signs people in with the authorization code flow + PKCE, verifies the ID token against
 the portal's JWKS (iss, aud, exp, nonce), and ends its sessions on a back-channel logout.
+``/login`` sends the authorization request by GET, ``/login-post`` shows a form that sends it
+by POST; ``/logout`` and ``/logout-post`` do the same for RP-initiated logout. With
+``--private-key FILE`` (a private JWK) it authenticates with private_key_jwt instead of its
+secret; ``--ui-locales`` asks for the portal's pages in that language.
 """
 
 from __future__ import annotations
@@ -13,15 +17,18 @@ import argparse
 import base64
 import hashlib
 import html
+import json
 import secrets
 import threading
+import time
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 from joserfc import jwt
-from joserfc.jwk import KeySet
+from joserfc.jwk import JWKRegistry, KeySet
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
@@ -34,6 +41,45 @@ class RelyingParty:
         self.pending: dict[str, dict] = {}  # state -> nonce, verifier
         self.sessions: dict[str, dict] = {}  # cookie -> claims, id_token
         self.lock = threading.Lock()
+
+        self.private_key = (JWKRegistry.import_key(json.loads(Path(args.private_key).read_text()))
+                            if args.private_key else None)
+
+    def client_auth(self) -> dict:
+        """httpx arguments that authenticate this client: its secret, or a signed assertion."""
+        if self.private_key is None:
+            return {"auth": (self.args.client_id, self.args.client_secret), "data": {}}
+        now = int(time.time())
+        assertion = jwt.encode(
+            {"alg": "RS256", "kid": self.private_key.kid},
+            {"iss": self.args.client_id, "sub": self.args.client_id,
+             "aud": self.meta["token_endpoint"], "jti": secrets.token_hex(12),
+             "iat": now, "exp": now + 60}, self.private_key)
+        return {"data": {"client_assertion_type":
+                         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+                         "client_assertion": assertion}}
+
+    def authorization_request(self, query: dict) -> dict:
+        state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(
+            hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+        with self.lock:
+            self.pending[state] = {"nonce": nonce, "verifier": verifier}
+        params = {"client_id": self.args.client_id, "response_type": "code",
+                  "redirect_uri": self.base + "/callback",
+                  "scope": "openid email profile accounts", "state": state,
+                  "nonce": nonce, "code_challenge": challenge,
+                  "code_challenge_method": "S256"}
+        if query.get("account"):
+            params["account"] = query["account"]
+        if self.args.ui_locales:
+            params["ui_locales"] = self.args.ui_locales
+        return params
+
+    def logout_request(self, session: dict) -> dict:
+        return {"id_token_hint": session["id_token"], "state": "bye",
+                "post_logout_redirect_uri": self.base + "/bye"}
 
     def keys(self) -> KeySet:
         return KeySet.import_key_set(httpx.get(self.meta["jwks_uri"]).json())
@@ -85,25 +131,19 @@ def make_handler(rp: RelyingParty):
                     claims = session["claims"]
                     self._send(200, f"<p id='who'>Zalogowano: {html.escape(claims['email'])}</p>"
                                f"<p id='account'>Konto: {html.escape(claims.get('account', '-'))}"
-                               f"</p><p><a href='/logout'>Wyloguj z aplikacji</a></p>")
+                               f"</p><p><a href='/logout'>Wyloguj z aplikacji</a></p>"
+                               f"<p><a href='/logout-post'>Wylogowanie formularzem (POST)</a></p>")
                 else:
                     self._send(200, "<p id='who'>Niezalogowano</p>"
-                               "<p><a href='/login'>Zaloguj przez Konto ID</a></p>")
+                               "<p><a href='/login'>Zaloguj przez Konto ID</a></p>"
+                               "<p><a href='/login-post'>Logowanie formularzem (POST)</a></p>")
             elif url.path == "/login":
-                state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-                verifier = secrets.token_urlsafe(48)
-                challenge = base64.urlsafe_b64encode(
-                    hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-                with rp.lock:
-                    rp.pending[state] = {"nonce": nonce, "verifier": verifier}
-                params = {"client_id": rp.args.client_id, "response_type": "code",
-                          "redirect_uri": rp.base + "/callback",
-                          "scope": "openid email profile accounts", "state": state,
-                          "nonce": nonce, "code_challenge": challenge,
-                          "code_challenge_method": "S256"}
-                if query.get("account"):
-                    params["account"] = query["account"]
+                params = rp.authorization_request(query)
                 self._redirect(rp.meta["authorization_endpoint"] + "?" + urlencode(params))
+            elif url.path == "/login-post":
+                self._send(200, _form(rp.meta["authorization_endpoint"],
+                                      rp.authorization_request(query),
+                                      "Zaloguj przez Konto ID (POST)"))
             elif url.path == "/callback":
                 with rp.lock:
                     pending = rp.pending.pop(query.get("state", ""), None)
@@ -111,10 +151,11 @@ def make_handler(rp: RelyingParty):
                     error = html.escape(query.get("error", "state"))
                     self._send(400, f"<p id='error'>Błąd: {error}</p>")
                     return
+                auth = rp.client_auth()
                 response = httpx.post(rp.meta["token_endpoint"], data={
                     "grant_type": "authorization_code", "code": query["code"],
                     "redirect_uri": rp.base + "/callback", "code_verifier": pending["verifier"],
-                }, auth=(rp.args.client_id, rp.args.client_secret))
+                    **auth["data"]}, auth=auth.get("auth"))
                 if response.status_code != 200:
                     self._send(400, f"<p id='error'>{html.escape(response.text)}</p>")
                     return
@@ -134,9 +175,17 @@ def make_handler(rp: RelyingParty):
                     return
                 with rp.lock:
                     rp.sessions.pop(key, None)
-                self._redirect(rp.meta["end_session_endpoint"] + "?" + urlencode({
-                    "id_token_hint": session["id_token"], "state": "bye",
-                    "post_logout_redirect_uri": rp.base + "/bye"}))
+                self._redirect(rp.meta["end_session_endpoint"] + "?" + urlencode(
+                    rp.logout_request(session)))
+            elif url.path == "/logout-post":
+                key, session = self._session()
+                if not session:
+                    self._redirect("/")
+                    return
+                with rp.lock:
+                    rp.sessions.pop(key, None)
+                self._send(200, _form(rp.meta["end_session_endpoint"],
+                                      rp.logout_request(session), "Wyloguj w Koncie ID (POST)"))
             elif url.path == "/bye":
                 self._send(200, "<p id='who'>Wylogowano</p>")
             else:
@@ -163,10 +212,21 @@ def make_handler(rp: RelyingParty):
     return Handler
 
 
+def _form(action: str, fields: dict, label: str) -> str:
+    """A form that sends a protocol request to the portal by POST (no JavaScript needed)."""
+    hidden = "".join(f"<input type='hidden' name='{html.escape(name)}' "
+                     f"value='{html.escape(value)}'>" for name, value in fields.items())
+    return (f"<form method='post' action='{html.escape(action)}'>{hidden}"
+            f"<button type='submit'>{html.escape(label)}</button></form>")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
-    for name in ("--port", "--portal", "--client-id", "--client-secret", "--name"):
+    for name in ("--port", "--portal", "--client-id", "--name"):
         parser.add_argument(name, required=True)
+    parser.add_argument("--client-secret", default="")
+    parser.add_argument("--private-key", default="")
+    parser.add_argument("--ui-locales", default="")
     args = parser.parse_args()
     args.port = int(args.port)
     rp = RelyingParty(args)

@@ -4,6 +4,7 @@ protocol misuse is refused."""
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import tempfile
@@ -13,24 +14,28 @@ from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
 import pytest
-from playwright.async_api import Page, expect
+from joserfc.jwk import RSAKey
+from playwright.async_api import Browser, Page, expect
 
 from e2e import axe
 from e2e.pages import LoginPage
 from e2e.server import Server, free_port, running_process
 from portal.services import oidc_clients
+from portal.tables import Identity
 from tests.oidc.conftest import pkce
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 @contextmanager
-def relying_party(server: Server, client_id: str, secret: str, port: int, name: str):
-    """The small relying-party app (e2e/relying_party.py) in its own process."""
+def relying_party(server: Server, client_id: str, secret: str | None, port: int, name: str,
+                  *options: str):
+    """The small relying-party app (e2e/relying_party.py) in its own process; ``options``
+    are more of its command-line options (``--private-key FILE``, ``--ui-locales en``)."""
     log_path = Path(tempfile.mkdtemp(prefix="portal-rp-")) / "rp.log"
     command = [sys.executable, "-m", "e2e.relying_party", "--port", str(port), "--portal",
-               server.base_url, "--client-id", client_id, "--client-secret", secret,
-               "--name", name]
+               server.base_url, "--client-id", client_id, "--client-secret", secret or "",
+               "--name", name, *options]
     base = f"http://127.0.0.1:{port}"
     with running_process(command, env=None, log_path=log_path, ready_url=base + "/",
                          name=f"relying party {name}", cwd=ROOT):
@@ -171,3 +176,106 @@ async def test_a_third_party_app_asks_for_consent_by_keyboard(
         await expect(page.locator("#who")).to_have_text(f"Zalogowano: {person.email}")
         await page.goto("/security")
         await expect(page.get_by_role("heading", name="Aplikacja partnera")).to_be_visible()
+
+
+# --- issue 12: what standard clients do -------------------------------------------------------
+
+
+@pytest.fixture
+async def one_app(server: Server, engine):
+    port = free_port()
+    client_id, secret = await register_app("e-Dokumenty (test)", port)
+    with relying_party(server, client_id, secret, port, "e-Dokumenty") as base:
+        yield base
+
+
+async def test_the_whole_sign_in_works_with_javascript_disabled(
+        browser: Browser, server: Server, make_person, one_app):
+    """The login form's redirects lead on to the application's callback: the sign-in page's
+    CSP form-action allows the registered redirect URI of the request in progress."""
+    person = await make_person(label="sso-bez-js")
+    context = await browser.new_context(base_url=server.base_url, locale="pl-PL",
+                                        java_script_enabled=False)
+    try:
+        page = await context.new_page()
+        refused: list[str] = []
+        page.on("console", lambda message: refused.append(message.text)
+                if "Content Security Policy" in message.text else None)
+        await page.goto(one_app + "/")
+        await page.get_by_role("link", name="Zaloguj przez Konto ID", exact=True).click()
+        await expect(page).to_have_url(re.compile(r"/login\?next="))
+        await page.get_by_label("E-mail", exact=True).fill(person.email)
+        await page.get_by_label("Hasło", exact=True).fill(person.password)
+        await page.get_by_role("button", name="Zaloguj się").click()
+        await expect(page).to_have_url(one_app + "/")
+        await expect(page.locator("#who")).to_have_text(f"Zalogowano: {person.email}")
+        assert refused == []
+    finally:
+        await context.close()
+
+
+async def test_authorization_and_logout_requests_sent_by_post(page: Page, make_person,
+                                                             one_app):
+    """An application may send both requests as forms from its own site (OpenID Connect
+    Core 3.1.2.1, RP-Initiated Logout 1.0 §2): no CSRF refusal, the same path as GET."""
+    person = await make_person(label="sso-post")
+    await page.goto(one_app + "/")
+    await page.get_by_role("link", name="Logowanie formularzem (POST)").click()
+    await page.get_by_role("button", name="Zaloguj przez Konto ID (POST)").click()
+    await expect(page).to_have_url(re.compile(r"/login\?next="))
+    await page.get_by_label("E-mail", exact=True).fill(person.email)
+    await page.get_by_label("Hasło", exact=True).fill(person.password)
+    await page.get_by_role("button", name="Zaloguj się").click()
+    await expect(page.locator("#who")).to_have_text(f"Zalogowano: {person.email}")
+
+    await page.get_by_role("link", name="Wylogowanie formularzem (POST)").click()
+    await page.get_by_role("button", name="Wyloguj w Koncie ID (POST)").click()
+    await expect(page.get_by_role("heading", name="Wylogowanie")).to_be_visible()
+    await page.get_by_role("main").get_by_role("button", name="Wyloguj").click()
+    await expect(page).to_have_url(one_app + "/bye?state=bye")
+    await page.goto("/profile")
+    await expect(page).to_have_url(re.compile(r"/login\?next="))
+
+
+async def test_an_application_asking_for_english_gets_english_pages(
+        page: Page, make_person, server: Server, engine):
+    port = free_port()
+    client_id, secret = await register_app("e-Faktury EN (test)", port)
+    person = await make_person(label="sso-en")
+    with relying_party(server, client_id, secret, port, "e-Faktury EN",
+                       "--ui-locales", "en") as app:
+        await page.goto(app + "/login")  # a Polish browser (pl-PL)
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
+        await page.get_by_label("Email", exact=True).fill(person.email)
+        await page.get_by_label("Password", exact=True).fill(person.password)
+        await page.get_by_role("button", name="Sign in", exact=True).click()
+        await expect(page.locator("#who")).to_have_text(f"Zalogowano: {person.email}")
+
+
+async def test_a_private_key_jwt_application_set_up_through_the_staff_ui(
+        page: Page, make_person, server: Server, engine, tmp_path: Path):
+    staff = await make_person(label="sso-obsluga")
+    await Identity.update({Identity.is_staff: True}).where(Identity.id == staff.identity_id)
+    key = RSAKey.generate_key(2048, parameters={"kid": "e2e-1"})
+    private = tmp_path / "rp-key.json"
+    private.write_text(json.dumps(key.as_dict(private=True)))
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+
+    await LoginPage(page).sign_in(staff.email, staff.password)
+    await page.goto("/staff/clients")
+    await page.get_by_label("Nazwa aplikacji").fill("e-Płace PKJWT (test)")
+    await page.get_by_label("Adresy powrotu", exact=True).fill(base + "/callback")
+    await page.get_by_label("Adresy po wylogowaniu").fill(base + "/bye")
+    await page.get_by_label("Uwierzytelnienie aplikacji").select_option("private_key_jwt")
+    await page.get_by_label("Klucze (JWKS)").fill(
+        json.dumps({"keys": [key.as_dict(private=False)]}))
+    await page.get_by_label("Aplikacja własna (bez ekranu zgody)").check()
+    await page.get_by_role("button", name="Zarejestruj aplikację").click()
+    client_id = (await page.get_by_test_id("client-id").inner_text()).strip()
+    await expect(page.get_by_test_id("client-secret")).to_have_count(0)
+
+    with relying_party(server, client_id, None, port, "e-Płace PKJWT",
+                       "--private-key", str(private)) as app:
+        await page.goto(app + "/login")
+        await expect(page.locator("#who")).to_have_text(f"Zalogowano: {staff.email}")
