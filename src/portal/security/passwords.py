@@ -38,8 +38,9 @@ HASHER = PasswordHasher(time_cost=2, memory_cost=65536, parallelism=1)
 WORKERS = os.cpu_count() or 2
 #: The longest a hash may expect to wait for a thread before it is refused outright.
 MAX_WAIT = 1.0
-#: The longest an admitted hash waits before it is refused after all.
-MAX_QUEUED_WAIT = 1.5
+#: The longest an admitted hash waits before it is refused after all (so an accepted sign-in
+#: takes at most this plus one hash, even when the machine slows down meanwhile).
+MAX_QUEUED_WAIT = 1.25
 #: Waiting hashes per process, whatever the estimate says.
 MAX_QUEUE = WORKERS * 32
 
