@@ -186,6 +186,11 @@ def make_handler(rp: RelyingParty):
                     rp.sessions.pop(key, None)
                 self._send(200, _form(rp.meta["end_session_endpoint"],
                                       rp.logout_request(session), "Wyloguj w Koncie ID (POST)"))
+            elif url.path == "/spa":
+                self._send(200, "<p id='who'>Niezalogowano</p>"
+                           "<p><button type='button' id='spa-login'>Zaloguj (SPA)</button></p>"
+                           f"<script>{SPA_SCRIPT % json.dumps(rp.args.portal)}</script>"
+                           .replace("CLIENT_ID", rp.args.client_id))
             elif url.path == "/bye":
                 self._send(200, "<p id='who'>Wylogowano</p>")
             else:
@@ -210,6 +215,42 @@ def make_handler(rp: RelyingParty):
             self._send(200, "<p>ok</p>")
 
     return Handler
+
+
+#: A single-page app in a few lines: the code flow with PKCE from the browser, then the token
+#: and userinfo endpoints called across origins (CORS), as a public client (no secret).
+SPA_SCRIPT = """
+const portal = %s, clientId = "CLIENT_ID", redirectUri = location.origin + "/spa";
+const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
+  .replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
+async function start() {
+  const meta = await (await fetch(portal + "/.well-known/openid-configuration")).json();
+  const verifier = b64(crypto.getRandomValues(new Uint8Array(32)));
+  const challenge = b64(await crypto.subtle.digest("SHA-256",
+                                                   new TextEncoder().encode(verifier)));
+  const state = b64(crypto.getRandomValues(new Uint8Array(16)));
+  sessionStorage.setItem("spa", JSON.stringify({verifier, state}));
+  location.href = meta.authorization_endpoint + "?" + new URLSearchParams({
+    client_id: clientId, redirect_uri: redirectUri, response_type: "code",
+    scope: "openid email", state, code_challenge: challenge,
+    code_challenge_method: "S256"});
+}
+async function finish(code, state) {
+  const saved = JSON.parse(sessionStorage.getItem("spa") || "{}");
+  if (state !== saved.state) throw new Error("state");
+  const meta = await (await fetch(portal + "/.well-known/openid-configuration")).json();
+  const tokens = await (await fetch(meta.token_endpoint, {method: "POST", body:
+    new URLSearchParams({grant_type: "authorization_code", code, redirect_uri: redirectUri,
+                         code_verifier: saved.verifier, client_id: clientId})})).json();
+  const info = await (await fetch(meta.userinfo_endpoint, {headers:
+    {Authorization: "Bearer " + tokens.access_token}})).json();
+  document.getElementById("who").textContent = "Zalogowano: " + info.email;
+}
+document.getElementById("spa-login").addEventListener("click", start);
+const query = new URLSearchParams(location.search);
+if (query.get("code")) finish(query.get("code"), query.get("state")).catch(
+  (error) => { document.getElementById("who").textContent = "Błąd: " + error; });
+"""
 
 
 def _form(action: str, fields: dict, label: str) -> str:

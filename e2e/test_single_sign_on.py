@@ -279,3 +279,21 @@ async def test_a_private_key_jwt_application_set_up_through_the_staff_ui(
                        "--private-key", str(private)) as app:
         await page.goto(app + "/login")
         await expect(page.locator("#who")).to_have_text(f"Zalogowano: {staff.email}")
+
+
+async def test_a_single_page_app_from_another_origin_signs_in_with_cors(
+        page: Page, make_person, server: Server, engine):
+    """A public client (no secret, PKCE) running in the browser calls discovery, the token
+    endpoint and userinfo of the portal itself, from its own origin."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    client_id, secret = await oidc_clients.register_client(
+        name="Panel SPA (test)", redirect_uris=[base + "/spa"], auth_method="none",
+        first_party=True)
+    assert secret is None
+    person = await make_person(label="sso-spa")
+    await LoginPage(page).sign_in(person.email, person.password)
+    with relying_party(server, client_id, None, port, "Panel SPA") as app:
+        await page.goto(app + "/spa")
+        await page.get_by_role("button", name="Zaloguj (SPA)").click()
+        await expect(page.locator("#who")).to_have_text(f"Zalogowano: {person.email}")
