@@ -58,7 +58,8 @@ async def sign_in(
     return response
 
 
-async def _sign_in_page(request: Request, context: dict, **kwargs) -> Template:
+async def _sign_in_page(request: Request, context: dict, *, headers: dict | None = None,
+                        **kwargs) -> Template:
     """The sign-in page. When it returns to an application (``next`` is an authorization
     request), it speaks the language the application asked for (``ui_locales``), and its form
     may go on to the application's registered redirect URI: without JavaScript the form's
@@ -66,8 +67,9 @@ async def _sign_in_page(request: Request, context: dict, **kwargs) -> Template:
     going_on = await oidc_authorization.continuation(context["next"])
     if going_on.language:
         context = {**context, "lang": going_on.language, "_": translator(going_on.language)}
-    headers = ({"Content-Security-Policy": csp_with_form_targets(*going_on.redirect_uris)}
-               if going_on.redirect_uris else None)
+    if going_on.redirect_uris:
+        headers = {**(headers or {}), "Content-Security-Policy": csp_with_form_targets(
+            *going_on.redirect_uris)}
     return render(request, "login.html", context, partial="partials/login_form.html",
                   headers=headers, **kwargs)
 
@@ -96,7 +98,9 @@ class AuthController(Controller):
                 language_of(request),
             )
         except HashBusy as busy:
-            return _busy(request, busy, "login.html", context, "partials/login_form.html")
+            return await _sign_in_page(
+                request, {**context, "errors": {"form": busy.detail}}, status=busy.status_code,
+                headers={"Retry-After": str(busy.retry_after)})
         except DomainError as error:
             return await _sign_in_page(
                 request, {**context, "errors": {"form": error.message}}, status=INVALID
