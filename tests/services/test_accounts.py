@@ -259,11 +259,6 @@ async def test_switching_needs_membership_and_is_remembered():
     assert session["account_public_id"] == second["public_id"]
 
 
-async def test_pending_invitations_are_a_hook_for_issue_6():
-    me = await factories.identity("zaproszenia@example.com")
-    assert await accounts.pending_invitations(await scope_for(me)) == []
-
-
 async def test_the_switcher_with_nothing_typed_filters_nothing(monkeypatch):
     """Issue 20: ``ILIKE '%%'`` was evaluated for each of a person's 1,000 accounts."""
     from portal.tables import Membership

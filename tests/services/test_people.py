@@ -608,7 +608,7 @@ async def test_pending_invitations_wait_in_the_switcher_and_can_be_accepted(sett
     # The person registers the usual way (not through the link), then signs in.
     later = await factories.identity("Pozniej@Example.com")
     later_scope = await scope_for(later)
-    offered = await accounts.pending_invitations(later_scope)
+    offered = await invitations.pending_for(later_scope)
     assert [(o["account_name"], o["role"]) for o in offered] == [("Konto Główne", "admin")]
     # Nobody else can take it.
     stranger = await scope_for(await factories.identity("obcy@example.com"))
@@ -617,7 +617,7 @@ async def test_pending_invitations_wait_in_the_switcher_and_can_be_accepted(sett
     await invitations.accept_by_id(later_scope, offered[0]["id"], CLIENT)
     assert (await Membership.select().where(Membership.identity == later).first())[
         "role"] == "admin"
-    assert await accounts.pending_invitations(later_scope) == []
+    assert await invitations.pending_for(later_scope) == []
     session = await Session.select().where(Session.identity == later).first()
     assert session["account_public_id"] == (await Account.select().first())["public_id"]
     with pytest.raises(NotFound):

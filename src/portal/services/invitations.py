@@ -27,6 +27,14 @@ from portal.security.passwords import hash_password, password_problems
 from portal.security.tokens import new_token, token_hash
 from portal.services import audit, mail, throttle
 from portal.services.errors import DomainError, InvalidInput, NotFound
+from portal.services.membership import (
+    EmailAlreadyInvited,
+    actor_name,
+    grant,
+    lock_email,
+    owner_rule,
+    require_manage,
+)
 from portal.services.scope import Client, Scope
 from portal.settings import Settings
 from portal.tables import Identity, Invitation, Profile
@@ -65,10 +73,9 @@ async def mail_allowed(email: str) -> bool:
 
 
 def _role_owner_check(scope: Scope, role: str) -> None:
-    from portal.services.people import _owner_rule, require_manage
 
     require_manage(scope)
-    _owner_rule(scope, role)
+    owner_rule(scope, role)
 
 
 # --- made by an admin ------------------------------------------------------------------------
@@ -111,8 +118,6 @@ async def create(settings: Settings, scope: Scope, email: str, role: str,
         token_hash(raw), scope.identity_id, LIFETIME,
     )
     if not rows:
-        from portal.services.people import EmailAlreadyInvited
-
         raise EmailAlreadyInvited()
     invitation = rows[0]
     await audit.record(
@@ -126,12 +131,10 @@ async def create(settings: Settings, scope: Scope, email: str, role: str,
 
 async def _mail(settings: Settings, scope: Scope, email: str, role: str, raw: str,
                 expires_at: datetime) -> None:
-    from portal.services.people import _actor_name
-
     await mail.queue(
         settings, email, "invitation", language=scope.language, token=raw,
         account=scope.account.name if scope.account else "", role=role,
-        inviter=_actor_name(scope), expires=when(expires_at),
+        inviter=actor_name(scope), expires=when(expires_at),
     )
 
 
@@ -156,7 +159,6 @@ async def resend(settings: Settings, scope: Scope, invitation_id: object,
                  client: Client) -> dict[str, Any]:
     """A new link (and seven more days) for a pending or expired invitation; the old link
     stops working."""
-    from portal.services.people import EmailAlreadyInvited, lock_email
 
     _role_owner_check(scope, "member")
     async with ENGINE.transaction():
@@ -257,7 +259,6 @@ async def _claim(state: str, condition: str, *args: Any) -> dict[str, Any]:
 
 
 async def _join(claimed: dict[str, Any], identity_id: UUID, client: Client) -> None:
-    from portal.services.people import grant, lock_email
 
     await lock_email(claimed["account"], claimed["email"])
     membership_id = await grant(claimed["account"], identity_id, claimed["role"],

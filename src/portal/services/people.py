@@ -28,7 +28,6 @@ as a window function); a page number beyond the end costs a second one. Searchin
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -38,7 +37,6 @@ import asyncpg
 from portal.db import ENGINE
 from portal.security.permissions import Permission
 from portal.services import (
-    accounts,
     audit,
     companies,
     identity,
@@ -48,18 +46,28 @@ from portal.services import (
     tenancy,
 )
 from portal.services.errors import DomainError, InvalidInput, NotFound
+from portal.services.membership import (  # noqa: F401 (people.X is the public name too)
+    LEVELS,
+    NO_ACCESS,
+    PRIVILEGED_ROLES,
+    RANK,
+    ROLES,
+    EmailAlreadyInvited,
+    NotAllowed,
+    OwnersOnly,
+    actor_name,
+    can_manage,
+    grant,
+    lock_account,
+    lock_email,
+    owner_rule,
+    require_manage,
+)
 from portal.services.paging import Window, page_count, parse_page
 from portal.services.scope import Client, Scope
 from portal.settings import Settings
 from portal.tables import Company, CompanyAccess, Identity, Membership, Session
 
-ROLES = ("owner", "admin", "member")
-#: Roles whose grant takes over the account: granting them needs a fresh re-authentication.
-PRIVILEGED_ROLES = frozenset({"owner", "admin"})
-RANK = {"member": 0, "admin": 1, "owner": 2}
-LEVELS = ("view", "edit", "manage")
-#: The matrix's "no access" choice.
-NO_ACCESS = "none"
 PER_PAGE = 25
 #: Companies per page of the access matrix (and of the add form).
 MATRIX_PER_PAGE = 50
@@ -73,15 +81,6 @@ STATUSES = ("active", "invited")
 MFA_FILTERS = ("missing",)
 
 
-class NotAllowed(accounts.NotAllowed):
-    message = "Nie możesz zmieniać osób tego konta."
-
-
-class OwnersOnly(NotAllowed):
-    field = "role"
-    message = "Tylko właściciel konta może nadawać i odbierać rolę właściciela."
-
-
 class LastOwner(DomainError):
     field = "role"
     message = (
@@ -93,13 +92,6 @@ class LastOwner(DomainError):
 class EmailAlreadyMember(DomainError):
     field = "email"
     message = "Ta osoba już należy do tego konta."
-
-
-class EmailAlreadyInvited(DomainError):
-    field = "email"
-    message = (
-        "Ta osoba ma już zaproszenie do tego konta. Możesz je wysłać ponownie z listy osób."
-    )
 
 
 class UnknownRole(DomainError):
@@ -127,15 +119,6 @@ class UseLeave(DomainError):
 
 
 # --- reading ---------------------------------------------------------------------------------
-
-
-def can_manage(scope: Scope) -> bool:
-    return scope.can(Permission.PEOPLE_MANAGE)
-
-
-def require_manage(scope: Scope) -> None:
-    if not can_manage(scope):
-        raise NotAllowed()
 
 
 def assignable_roles(scope: Scope) -> tuple[str, ...]:
@@ -463,19 +446,6 @@ async def _check_companies(scope: Scope, company_ids: list[UUID]) -> dict[UUID, 
 # --- changing ---------------------------------------------------------------------------------
 
 
-async def lock_account(account_id: UUID) -> None:
-    """Serialise changes of one account's people (the owner rule): hold its row until commit."""
-    await Membership.raw("SELECT 1 FROM account WHERE id = {} FOR NO KEY UPDATE", account_id)
-
-
-async def lock_email(account_id: UUID, email: str) -> None:
-    """Serialise adding one email to one account (a member and an invitation at once)."""
-    await Membership.raw(
-        "SELECT pg_advisory_xact_lock(hashtextextended({} || lower({}), 0))",
-        str(account_id), email,
-    )
-
-
 async def _locked_member(scope: Scope, membership_id: object) -> dict[str, Any]:
     parsed = tenancy.parse_id(membership_id)
     if parsed is None:
@@ -495,36 +465,6 @@ async def _locked_member(scope: Scope, membership_id: object) -> dict[str, Any]:
 async def _owners(account_id: UUID) -> int:
     return await Membership.count().where(
         (Membership.account == account_id) & (Membership.role == "owner"))
-
-
-def _owner_rule(scope: Scope, *roles: str) -> None:
-    if "owner" in roles and not scope.can(Permission.OWNERS_MANAGE):
-        raise OwnersOnly()
-
-
-async def grant(account_id: UUID, identity_id: UUID, role: str,
-                levels: dict[UUID, str] | dict[str, str]) -> UUID | None:
-    """Make the membership and its company levels (companies of other accounts, or gone
-    meanwhile, are skipped). None when the person already belongs to the account."""
-    rows = await Membership.raw(
-        "INSERT INTO membership (id, created_at, account, identity, role) "
-        "VALUES (gen_random_uuid(), now(), {}, {}, {}) "
-        "ON CONFLICT (account, identity) DO NOTHING RETURNING id",
-        account_id, identity_id, role,
-    )
-    if not rows:
-        return None
-    membership_id = rows[0]["id"]
-    wanted = {str(key): value for key, value in levels.items() if value in LEVELS}
-    if role == "member" and wanted:
-        await CompanyAccess.raw(
-            "INSERT INTO company_access (id, created_at, membership, company, level) "
-            "SELECT gen_random_uuid(), now(), {}, c.id, l.value "
-            "FROM jsonb_each_text({}::jsonb) AS l JOIN company c ON c.id::text = l.key "
-            "WHERE c.account = {}",
-            membership_id, json.dumps(wanted), account_id,
-        )
-    return membership_id
 
 
 @dataclass(frozen=True)
@@ -556,7 +496,7 @@ async def add(settings: Settings, scope: Scope, values: dict[str, str],
     levels = parse_levels(raw_levels)
     if errors:
         raise InvalidInput(errors)
-    _owner_rule(scope, role)
+    owner_rule(scope, role)
     if role in PRIVILEGED_ROLES:
         mfa.require_fresh(scope)
     await _check_companies(scope, list(levels))
@@ -586,10 +526,6 @@ def _describe(levels: dict[UUID, str]) -> str:
         (str(key), value) for key, value in levels.items()))
 
 
-def _actor_name(scope: Scope) -> str:
-    return f"{scope.display_name} ({scope.email})" if scope.display_name else scope.email
-
-
 async def change_role(scope: Scope, membership_id: object, raw_role: object,
                       client: Client) -> dict[str, Any]:
     """Give a person another role. Only owners touch the owner role; the last owner stays."""
@@ -602,7 +538,7 @@ async def change_role(scope: Scope, membership_id: object, raw_role: object,
             target = await _locked_member(scope, membership_id)
             if target["role"] == role:
                 return target
-            _owner_rule(scope, target["role"], role)
+            owner_rule(scope, target["role"], role)
             if RANK[role] > RANK[target["role"]]:  # a promotion, not a demotion
                 mfa.require_fresh(scope)
             if target["role"] == "owner" and await _owners(account_id) <= 1:
@@ -689,7 +625,7 @@ async def remove(settings: Settings, scope: Scope, membership_id: object,
             target = await _locked_member(scope, membership_id)
             if target["identity"] == scope.identity_id:
                 raise UseLeave()
-            _owner_rule(scope, target["role"])
+            owner_rule(scope, target["role"])
             if target["role"] == "owner" and await _owners(account_id) <= 1:
                 raise LastOwner()
             await Membership.delete().where(

@@ -15,7 +15,7 @@ from litestar.routes import HTTPRoute
 
 from portal.security.guards import requires_identity, requires_permission
 from portal.security.permissions import Permission, permissions_for
-from portal.services import accounts, companies, company_data
+from portal.services import accounts, companies, company_data, invitations
 from portal.services.errors import DomainError, NotFound
 from portal.views.forms import INVALID, client_of, field_errors, form_values
 from portal.views.rendering import is_htmx, redirect, render, safe_next, scope_of
@@ -200,7 +200,7 @@ class AccountsController(Controller):
             {
                 "title": "Twoje konta firm",
                 "choices": found,
-                "invitations": await accounts.pending_invitations(scope),
+                "invitations": await invitations.pending_for(scope),
                 "next": safe_next(next, "/"),
                 "htmx": is_htmx(request),
             },
@@ -210,8 +210,8 @@ class AccountsController(Controller):
     @get("/new")
     async def new_form(self, request: Request) -> Template:
         # Invitations waiting for the person are offered here too (no account yet: no switcher).
-        invitations = await accounts.pending_invitations(scope_of(request))
-        return _new_form(request, {"country": "PL"}, {}, invitations=invitations)
+        offered = await invitations.pending_for(scope_of(request))
+        return _new_form(request, {"country": "PL"}, {}, invitations=offered)
 
     @post("/new")
     async def create(self, request: Request) -> Response:

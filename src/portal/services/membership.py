@@ -1,0 +1,96 @@
+"""What both ways into an account share (adding a person, an invitation accepted): the roles,
+who may manage people, the owner rule, the per-account and per-email locks, and the one write
+that makes a membership with its company levels. people and invitations both build on this
+room, so neither imports the other's private helpers.
+"""
+
+from __future__ import annotations
+
+import json
+from uuid import UUID
+
+from portal.security.permissions import Permission
+from portal.services import accounts
+from portal.services.errors import DomainError
+from portal.services.scope import Scope
+from portal.tables import CompanyAccess, Membership
+
+ROLES = ("owner", "admin", "member")
+#: Roles whose grant takes over the account: granting them needs a fresh re-authentication.
+PRIVILEGED_ROLES = frozenset({"owner", "admin"})
+RANK = {"member": 0, "admin": 1, "owner": 2}
+LEVELS = ("view", "edit", "manage")
+#: The matrix's "no access" choice.
+NO_ACCESS = "none"
+
+
+class NotAllowed(accounts.NotAllowed):
+    message = "Nie możesz zmieniać osób tego konta."
+
+
+class OwnersOnly(NotAllowed):
+    field = "role"
+    message = "Tylko właściciel konta może nadawać i odbierać rolę właściciela."
+
+
+class EmailAlreadyInvited(DomainError):
+    field = "email"
+    message = (
+        "Ta osoba ma już zaproszenie do tego konta. Możesz je wysłać ponownie z listy osób."
+    )
+
+
+def can_manage(scope: Scope) -> bool:
+    return scope.can(Permission.PEOPLE_MANAGE)
+
+
+def require_manage(scope: Scope) -> None:
+    if not can_manage(scope):
+        raise NotAllowed()
+
+
+async def lock_account(account_id: UUID) -> None:
+    """Serialise changes of one account's people (the owner rule): hold its row until commit."""
+    await Membership.raw("SELECT 1 FROM account WHERE id = {} FOR NO KEY UPDATE", account_id)
+
+
+async def lock_email(account_id: UUID, email: str) -> None:
+    """Serialise adding one email to one account (a member and an invitation at once)."""
+    await Membership.raw(
+        "SELECT pg_advisory_xact_lock(hashtextextended({} || lower({}), 0))",
+        str(account_id), email,
+    )
+
+
+def owner_rule(scope: Scope, *roles: str) -> None:
+    if "owner" in roles and not scope.can(Permission.OWNERS_MANAGE):
+        raise OwnersOnly()
+
+
+async def grant(account_id: UUID, identity_id: UUID, role: str,
+                levels: dict[UUID, str] | dict[str, str]) -> UUID | None:
+    """Make the membership and its company levels (companies of other accounts, or gone
+    meanwhile, are skipped). None when the person already belongs to the account."""
+    rows = await Membership.raw(
+        "INSERT INTO membership (id, created_at, account, identity, role) "
+        "VALUES (gen_random_uuid(), now(), {}, {}, {}) "
+        "ON CONFLICT (account, identity) DO NOTHING RETURNING id",
+        account_id, identity_id, role,
+    )
+    if not rows:
+        return None
+    membership_id = rows[0]["id"]
+    wanted = {str(key): value for key, value in levels.items() if value in LEVELS}
+    if role == "member" and wanted:
+        await CompanyAccess.raw(
+            "INSERT INTO company_access (id, created_at, membership, company, level) "
+            "SELECT gen_random_uuid(), now(), {}, c.id, l.value "
+            "FROM jsonb_each_text({}::jsonb) AS l JOIN company c ON c.id::text = l.key "
+            "WHERE c.account = {}",
+            membership_id, json.dumps(wanted), account_id,
+        )
+    return membership_id
+
+
+def actor_name(scope: Scope) -> str:
+    return f"{scope.display_name} ({scope.email})" if scope.display_name else scope.email

@@ -1,0 +1,56 @@
+"""Rooms stay rooms (issue 17): the services import each other one way only, and the security
+primitives (passwords, TOTP, tokens) import nothing from the rooms above them."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "portal"
+
+
+def imports_of(path: Path) -> set[str]:
+    """Every portal module a file imports, at the top or inside a function."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("portal"):
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names if alias.name.startswith("portal"))
+    return found
+
+
+def graph(room: str) -> dict[str, set[str]]:
+    modules = {f"portal.{room}.{p.stem}": p for p in (SRC / room).glob("*.py")
+               if p.stem != "__init__"}
+    return {name: {m for m in imports_of(path) if m in modules and m != name}
+            for name, path in modules.items()}
+
+
+def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+    found, state = [], {}
+
+    def visit(node: str, path: list[str]) -> None:
+        state[node] = "open"
+        for nxt in sorted(edges.get(node, ())):
+            if state.get(nxt) == "open":
+                found.append([*path[path.index(nxt):], nxt] if nxt in path else [node, nxt])
+            elif nxt not in state:
+                visit(nxt, [*path, nxt])
+        state[node] = "done"
+
+    for start in sorted(edges):
+        if start not in state:
+            visit(start, [start])
+    return found
+
+
+def test_the_people_and_invitation_rooms_point_one_way():
+    edges = graph("services")
+    circle = {"portal.services.accounts", "portal.services.invitations",
+              "portal.services.people"}
+    bad = [c for c in cycles(edges) if circle & set(c)]
+    assert not bad, bad
+    assert "portal.services.people" not in edges["portal.services.invitations"]
+    assert "portal.services.invitations" not in edges["portal.services.accounts"]
