@@ -54,3 +54,9 @@ def test_the_people_and_invitation_rooms_point_one_way():
     assert not bad, bad
     assert "portal.services.people" not in edges["portal.services.invitations"]
     assert "portal.services.invitations" not in edges["portal.services.accounts"]
+
+
+def test_the_mfa_and_security_screens_point_one_way():
+    edges = graph("views")
+    assert "portal.views.mfa" not in edges["portal.views.security"]
+    assert not [c for c in cycles(edges) if "portal.views.mfa" in c], cycles(edges)

@@ -12,8 +12,7 @@ from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
 from portal.services import api_keys
 from portal.services.errors import DomainError
-from portal.views.forms import INVALID, client_of, field_errors, reauthenticated
-from portal.views.mfa import mfa_context
+from portal.views.forms import INVALID, client_of, field_errors, mfa_context, reauthenticated
 from portal.views.rendering import redirect, render, scope_of, settings_of
 
 

@@ -46,3 +46,12 @@ async def reauthenticated(request: Request, values: dict[str, str]) -> Scope:
                                      client_of(request))
     request.scope["user"] = scope
     return scope
+
+
+async def mfa_context(request: Request) -> dict:
+    """What a form with the re-authentication step shows (partials/reauth_fields.html): the
+    person's second factors and whether the session is fresh enough to skip it."""
+    from portal.services import mfa
+
+    scope = request.scope["user"]
+    return {"mfa": await mfa.status(scope.identity_id), "fresh": mfa.is_fresh(scope)}

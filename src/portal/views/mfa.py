@@ -17,8 +17,16 @@ from portal.services import mfa, oidc_authorization, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
 from portal.views.auth import MFA_COOKIE, mfa_cookie, sign_in
-from portal.views.forms import INVALID, client_of, field_errors, form_values, reauthenticated
+from portal.views.forms import (
+    INVALID,
+    client_of,
+    field_errors,
+    form_values,
+    mfa_context,
+    reauthenticated,
+)
 from portal.views.rendering import language_of, redirect, render, scope_of, settings_of
+from portal.views.security import security_context
 
 
 def _method(attempt: mfa.Attempt, wanted: str | None) -> str:
@@ -87,11 +95,6 @@ class MfaLoginController(Controller):
                                 notice="Wysłaliśmy kod. Sprawdź skrzynkę (kod działa 10 minut).")
 
 
-async def mfa_context(request: Request) -> dict:
-    scope = scope_of(request)
-    return {"mfa": await mfa.status(scope.identity_id), "fresh": mfa.is_fresh(scope)}
-
-
 async def _rotated(request: Request, response: Response) -> Response:
     """A change of how the person signs in is a privilege change: a new session id."""
     raw = await sessions.rotate(scope_of(request))
@@ -106,7 +109,6 @@ class MfaSettingsController(Controller):
     async def _section(self, request: Request, *, errors=None, status=200,
                        enrol: dict | None = None, codes: list[str] | None = None) -> Template:
         """The MFA section: a fragment for htmx, the whole security page otherwise."""
-        from portal.views.security import security_context
 
         context = {
             "title": "Bezpieczeństwo logowania", "errors": errors or {}, "enrol": enrol,

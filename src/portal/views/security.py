@@ -12,7 +12,7 @@ from litestar.response import Template
 from portal.security.guards import requires_identity
 from portal.services import audit, identity, oidc_tokens, sessions
 from portal.services.errors import DomainError
-from portal.views.forms import INVALID, client_of, field_errors, form_values
+from portal.views.forms import INVALID, client_of, field_errors, form_values, mfa_context
 from portal.views.rendering import is_htmx, redirect, render, scope_of, settings_of
 
 EVENT_LABELS = {
@@ -81,7 +81,6 @@ async def _history(request: Request) -> list[dict]:
 
 async def security_context(request: Request) -> dict:
     """Everything the security page shows (the MFA section included)."""
-    from portal.views.mfa import mfa_context
 
     return {
         "title": "Bezpieczeństwo logowania",

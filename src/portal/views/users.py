@@ -22,8 +22,14 @@ from portal.services.errors import DomainError, NotFound
 from portal.views.account import refuse
 from portal.views.auth import sign_in
 from portal.views.flash import flash_cookie
-from portal.views.forms import INVALID, client_of, field_errors, form_values, reauthenticated
-from portal.views.mfa import mfa_context
+from portal.views.forms import (
+    INVALID,
+    client_of,
+    field_errors,
+    form_values,
+    mfa_context,
+    reauthenticated,
+)
 from portal.views.rendering import (
     VARY,
     is_htmx,
