@@ -271,6 +271,20 @@ def test_serve_with_embedded_postgres_stops_it_on_sigterm_and_reuses_its_data(
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGINT])
+def test_a_closed_terminal_or_ctrl_c_stops_the_embedded_postgres_too(
+    data_dir: Path, tmp_path: Path, sig: signal.Signals
+):
+    env = cli_env(data_dir)
+    with served(env, tmp_path / "first.log") as running:
+        postmaster = psutil.Process(
+            int((data_dir / "pgdata/postmaster.pid").read_text().split()[0]))
+        assert running.stop(sig) == 0, running.log()
+    postmaster.wait(10)  # raises TimeoutExpired if it is still running
+    assert postgres_processes(data_dir) == []
+
+
+@pytest.mark.slow
 def test_serve_after_a_killed_run_still_stops_the_embedded_postgres(data_dir: Path, tmp_path: Path):
     env = cli_env(data_dir)
     with served(env, tmp_path / "killed.log") as killed:

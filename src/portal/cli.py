@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from dataclasses import replace
@@ -26,6 +27,13 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
     raise SystemExit(0)
 
 
+def _stop_like_sigterm(signum: int, frame: object) -> None:
+    """A closed terminal (SIGHUP) stops the portal as SIGTERM does: uvicorn shuts down
+    gracefully, then the embedded PostgreSQL is stopped (the default SIGHUP handler would
+    kill the process and leave it running)."""
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -33,6 +41,8 @@ def serve(args: argparse.Namespace) -> int:
     # again. With the default handler that kills the process before the embedded PostgreSQL is
     # stopped; exiting normally lets db.database() stop it.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    signal.signal(signal.SIGINT, _exit_on_sigterm)  # Ctrl+C: the same way out
+    signal.signal(signal.SIGHUP, _stop_like_sigterm)
     settings = Settings.from_env()
     if settings.base_url == Settings.base_url:
         settings = replace(settings, base_url=f"http://{args.host}:{args.port}")
