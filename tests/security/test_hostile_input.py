@@ -243,3 +243,50 @@ async def test_the_databases_own_refusal_is_a_400_as_a_last_resort(settings):
         refused_oauth(await raw.get("/oauth/token"))
         refused_page(await raw.get("/probe", headers=ENGLISH))
     assert await snapshot() == before
+
+
+def test_the_json_check_agrees_with_a_real_parser():
+    """Random documents with brackets, quotes, backslashes and NULs in their strings and keys,
+    nested up to 80 deep: refused exactly when a NUL is in them or they nest over the limit."""
+    import json
+    import random
+
+    from portal.security.input import MAX_JSON_DEPTH, _in_body
+
+    rng = random.Random(19)
+    pieces = ["[", "]", "{", "}", '"', "\\", "x", "\x00", "é", "\\u0000"]
+
+    def text() -> str:
+        return "".join(rng.choice(pieces) for _ in range(rng.randint(0, 6)))
+
+    def value(room: int):
+        roll = rng.random()
+        if room <= 0 or roll < 0.3:
+            return rng.choice([1, None, True, text()])
+        if roll < 0.65:
+            return [value(room - 1) for _ in range(rng.randint(0, 3))]
+        return {text(): value(room - 1) for _ in range(rng.randint(0, 3))}
+
+    def depth(v) -> int:
+        inner = v.values() if isinstance(v, dict) else v if isinstance(v, list) else None
+        return 0 if inner is None else 1 + max((depth(x) for x in inner), default=0)
+
+    def has_nul(v) -> bool:
+        if isinstance(v, str):
+            return "\x00" in v
+        if isinstance(v, dict):
+            return any(has_nul(k) or has_nul(x) for k, x in v.items())
+        return isinstance(v, list) and any(has_nul(x) for x in v)
+
+    for _ in range(3000):
+        v = value(rng.randint(0, 40))
+        for _ in range(rng.randint(0, 40)):
+            v = [v] if rng.random() < 0.5 else {"k": v}
+        document = json.dumps(v, ensure_ascii=rng.random() < 0.5).encode()
+        refused = _in_body(b"application/json", document)
+        if has_nul(v):
+            assert refused and "NUL" in refused, document
+        elif depth(v) > MAX_JSON_DEPTH:
+            assert refused and "deep" in refused, document
+        else:
+            assert refused is None, document
