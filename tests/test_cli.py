@@ -247,6 +247,12 @@ def test_serve_with_embedded_postgres_stops_it_on_sigterm_and_reuses_its_data(
 
     with served(env, tmp_path / "first.log", "--demo") as first:
         assert_demo_sign_in_works(first.base_url)
+        # A short, clear start (issue 17): no pgserver or initdb chatter, no per-migration
+        # lines, no XDG_RUNTIME_DIR warning; the people, the password, the data and the URL.
+        start = first.log().split("Portal is running at")[0]
+        assert len(start.strip().splitlines()) <= 12, start
+        assert "initdb" not in start and "XDG_RUNTIME_DIR" not in start
+        assert "password:" in start and "Data: an embedded PostgreSQL in" in start
         url = embedded_url(data_dir)
         postmaster = psutil.Process(
             int((data_dir / "pgdata/postmaster.pid").read_text().split()[0])

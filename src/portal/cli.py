@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import warnings
 from dataclasses import replace
 
 from portal import db
@@ -46,12 +47,15 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if settings.base_url == Settings.base_url:
         settings = replace(settings, base_url=f"http://{args.host}:{args.port}")
+    where = ("the database at PORTAL_DATABASE_URL" if settings.database_url
+             else f"an embedded PostgreSQL in {(settings.data_dir / 'pgdata').absolute()}")
     with db.database(settings) as url:
         settings = replace(settings, database_url=url)
         asyncio.run(db.migrate(url))
         if args.demo:
             asyncio.run(_load_demo(url))
         settings.export_to_process()
+        print(f"Data: {where}", flush=True)
         print(f"Portal is running at {settings.base_url}  (Ctrl+C to stop)", flush=True)
         uvicorn.run(
             "portal.app:app_from_env",
@@ -139,7 +143,12 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # A short, clear start: the portal's own progress lines, not its libraries' (pgserver logs
+    # initdb's whole output at INFO); warnings and errors from everyone.
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    logging.getLogger("portal").setLevel(logging.INFO)
+    # platformdirs (under pgserver) warns on every start when XDG_RUNTIME_DIR is unset.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
     args = parser().parse_args(argv)
     try:
         return args.func(args)

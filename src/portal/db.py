@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 from contextlib import contextmanager
 from pathlib import Path
@@ -160,8 +162,13 @@ async def migrate(url: str) -> None:
         raise DatabaseUnavailable(f"cannot connect to the database at {where}: {reason}") from error
     try:
         await lock.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
-        result = await run_forwards(app_name="portal")
+        # Piccolo prints a line per migration (and miscounts them on a fresh database): keep
+        # it for the error, show people one line.
+        with contextlib.redirect_stdout(io.StringIO()) as chatter:
+            result = await run_forwards(app_name="portal")
         if not result.success:
-            raise RuntimeError(f"migrations failed: {result.message}")
+            raise RuntimeError(f"migrations failed: {result.message}\n{chatter.getvalue()}")
+        applied = chatter.getvalue().count("[forwards]")
+        log.info("database ready%s", f" ({applied} migrations applied)" if applied else "")
     finally:
         await lock.close()  # closing the connection releases the lock
