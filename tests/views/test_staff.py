@@ -12,7 +12,7 @@ from litestar.routes import HTTPRoute
 from portal.services import catalogue
 from portal.tables import AuditEvent, Identity, OutboxEmail, Ticket
 from portal.testing import factories
-from tests.conftest import field_error
+from tests.conftest import field_error, last_mail
 from tests.views.test_companies import HTMX
 from tests.views.test_support import TICKET
 
@@ -156,9 +156,7 @@ async def test_staff_answer_a_ticket_and_the_person_is_mailed_and_sees_it(client
                                           htmx=True)
         assert answered.status_code == 200 and "Wysłano odpowiedź." in answered.text
         assert (await Ticket.select(Ticket.status).first())["status"] == "answered"
-        mail = await OutboxEmail.select().where(
-            OutboxEmail.to_address == "klientka@example.com").order_by(
-            OutboxEmail.created_at, ascending=False).first()
+        mail = await last_mail("klientka@example.com")
         assert "Proszę włączyć integrację z KSeF." in mail["text_body"]
         assert f"/support/tickets/{ticket_id}" in mail["text_body"]
         seen = await customer.get(f"/support/tickets/{ticket_id}")
