@@ -96,7 +96,8 @@ async def test_odd_query_strings_never_break_the_list(client, query):
     await add_companies(account, 30)
     for headers in ({}, HTMX):
         response = await client.get(f"/companies?{query}", headers=headers)
-        assert response.status_code == 200, (query, response.status_code)
+        expected = 400 if "%00" in query else 200  # a NUL is refused (security/input.py)
+        assert response.status_code == expected, (query, response.status_code)
 
 
 # --- a company's page, adding, editing ---------------------------------------------------------
@@ -192,7 +193,8 @@ async def test_every_company_route_with_an_id_from_another_account_is_404(client
                                                  headers=h)),
             ):
                 response = await call(company_id, headers)
-                assert response.status_code == 404, (method, path, company_id, headers)
+                expected = 400 if company_id == "%00" else 404  # a NUL is refused
+                assert response.status_code == expected, (method, path, company_id, headers)
                 assert "Obca Spółka" not in response.text and "Obce Konto" not in response.text
                 tried.add((method, path))
     assert tried == company_routes(app)  # a new route with an id must be added here

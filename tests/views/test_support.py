@@ -74,7 +74,7 @@ async def test_a_refused_ticket_keeps_the_values_and_makes_nothing(client):
     theirs = await factories.account(stranger, name="Obce Konto")
     for htmx in (False, True):
         response = await client.post_form("/support/tickets", {
-            "subject": "   ", "category": "nieznana", "message": "\x00\x01 ",
+            "subject": "   ", "category": "nieznana", "message": "\x01 ",
             "company": str(theirs["main_company_id"])}, htmx=htmx)
         assert response.status_code == 422
         assert field_error(response.text, "subject") == "Podaj temat zgłoszenia."
@@ -168,7 +168,8 @@ async def test_every_ticket_route_with_an_id_from_another_account_is_404(client,
                  lambda t, h: client.post_form(f"/support/tickets/{t}/close", {}, headers=h)),
             ):
                 response = await call(ticket_id, headers)
-                assert response.status_code == 404, (method, path, ticket_id, headers)
+                expected = 400 if ticket_id == "%00" else 404  # a NUL is refused
+                assert response.status_code == expected, (method, path, ticket_id, headers)
                 assert "Tajne pytanie" not in response.text and "tajna" not in response.text
                 tried.add((method, path))
     assert tried == routes_under(app, "/support/tickets/{")
