@@ -151,6 +151,9 @@ async def test_a_confirmation_after_a_redirect_is_announced(page: Page, owner: P
 
 
 async def test_language_of_parts(page: Page, owner: Person, browser, server):
+    from portal.services import catalogue
+
+    await catalogue.seed()  # the migration seeds it; the tests/ suite may have emptied it
     await LoginPage(page).sign_in(owner.email, owner.password)
     await page.goto("/profile")
     await expect(page.locator('option[value="en"]')).to_have_attribute("lang", "en")

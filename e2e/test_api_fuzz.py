@@ -7,6 +7,8 @@ strategies are driven directly (``APIOperation.as_strategy``)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
@@ -59,6 +61,12 @@ def test_the_api_keeps_its_schema_and_never_fails(server: Server, api_secret: st
 def test_without_a_key_every_operation_answers_401(server: Server):
     def check(case):
         response = case.call()
+        if "\\u0000" in json.dumps([case.body, case.query, case.path_parameters], default=str):
+            # A NUL is refused at the door (security/input.py) before anything else, the key
+            # check included: 400, in the API's error shape.
+            assert response.status_code == 400, (case.method, case.formatted_path)
+            assert response.json()["error"]["status"] == 400
+            return
         assert response.status_code == 401, (case.method, case.formatted_path)
         assert response.json()["error"]["status"] == 401
 
