@@ -165,7 +165,8 @@ async def start_email(settings: Settings, scope: Scope, client: Client) -> None:
             purpose=EMAIL_SETUP, token_hash=_code_mac(settings.secret_key,
                                                       f"{EMAIL_SETUP}:{scope.identity_id}", code),
             identity=scope.identity_id, expires_at=datetime.now(UTC) + EMAIL_CODE_LIFETIME))
-        await mail.queue(settings, scope.email, "mfa_code", language=scope.language, code=code)
+        await mail.queue(settings, scope.email, "mfa_code", language=scope.language, code=code,
+                         purpose="setup")
 
 
 async def confirm_email(settings: Settings, scope: Scope, code: str,
