@@ -8,7 +8,11 @@ priority: argon2 releases the GIL, so they run in parallel while the event loop 
 requests, and on a busy machine they get their fair share like any other work. (They used to
 run at the lowest priority, SCHED_IDLE, which kept pages fast under a sign-in flood but made a
 sign-in 46 times slower beside three CPU-bound processes: idle-priority threads get the CPU
-only when nothing else wants it.)
+only when nothing else wants it.) On Linux the threads are SCHED_BATCH: the same share of the
+CPU as any process at nice 0, but marked as not interactive, so the scheduler lets the event
+loop's and PostgreSQL's short wake-ups in first (bench/login.py: a cheap page's p95 under a
+sign-in flood was lower with it than with plain nice 0, for the same sign-in time beside busy
+neighbours).
 
 In front of the threads is a queue with a deadline. A hash that would have to wait more than
 MAX_WAIT for a thread (estimated from the queue ahead of it and the measured time per hash) is
@@ -24,8 +28,8 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import threading
 import time
-from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -55,9 +59,19 @@ class HashBusy(ServiceUnavailableException):
         self.retry_after = retry_after
 
 
+def _batch_priority() -> None:
+    """Run this hashing thread as SCHED_BATCH (Linux; policy and nice are per thread), at
+    nice 0. Elsewhere the default policy stays: normal priority either way."""
+    try:
+        os.sched_setscheduler(threading.get_native_id(), os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass
+
+
 class HashQueue:
     """At most ``workers`` hashes at once; the others wait in line (first come, first
-    served) unless their wait would pass the deadline. Used from the event loop only."""
+    served: the thread pool's own queue, so a finishing thread takes the next hash without a
+    round through the event loop) unless their wait would pass the deadline."""
 
     def __init__(self, workers: int, max_wait: float, max_queued_wait: float,
                  max_queue: int, seconds_per_hash: float) -> None:
@@ -67,55 +81,52 @@ class HashQueue:
         self.max_queue = max_queue
         #: Moving average of one hash's time in its thread: what the wait is estimated by.
         self.seconds_per_hash = seconds_per_hash
-        self.running = 0
-        self._waiting: deque[asyncio.Future[None]] = deque()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2")
+        self._admitted = 0  # hashing or in line; changed by the loop and by finished work
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="argon2",
+                                        initializer=_batch_priority)
+
+    @property
+    def running(self) -> int:
+        return min(self._admitted, self.workers)
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting)
+        return max(self._admitted - self.workers, 0)
 
     def expected_wait(self) -> float:
         """How long a hash arriving now would wait for a thread (on average, the hashes
         running now are half done)."""
-        if self.running < self.workers and not self._waiting:
+        if self._admitted < self.workers:
             return 0.0
-        return (len(self._waiting) + 0.5) * self.seconds_per_hash / self.workers
+        return (self.waiting + 0.5) * self.seconds_per_hash / self.workers
 
     def retry_after(self) -> int:
         """Seconds until what is queued now has drained: when to try again."""
-        backlog = (len(self._waiting) + self.running) * self.seconds_per_hash / self.workers
-        return max(2, math.ceil(backlog))
+        return max(2, math.ceil(self._admitted * self.seconds_per_hash / self.workers))
 
     def admit(self) -> None:
         """Raise HashBusy now if a hash asked for now would be refused (so a caller can
         refuse before any other work)."""
-        if len(self._waiting) >= self.max_queue or self.expected_wait() > self.max_wait:
+        if self.waiting >= self.max_queue or self.expected_wait() > self.max_wait:
             raise HashBusy(self.retry_after())
 
     async def run(self, fn, *args) -> Any:
         self.admit()
-        if self.running < self.workers and not self._waiting:
-            self.running += 1
-        else:
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiting.append(waiter)
-            try:
-                async with asyncio.timeout(self.max_queued_wait):
-                    await waiter  # a finishing hash hands its thread over (see _release)
-            except BaseException as error:
-                if waiter.done() and not waiter.cancelled():
-                    self._release()  # handed a thread just as we gave up: pass it on
-                else:
-                    self._waiting.remove(waiter)
-                if isinstance(error, TimeoutError):
-                    raise HashBusy(self.retry_after()) from None
-                raise
+        with self._lock:
+            self._admitted += 1
+        work = self._pool.submit(self._timed, fn, *args)
+        work.add_done_callback(self._finished)  # run, or cancelled before it ran
+        result = asyncio.wrap_future(work)
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._pool, self._timed, fn, *args)
-        finally:
-            self._release()
+            return await asyncio.wait_for(asyncio.shield(result), self.max_queued_wait)
+        except TimeoutError:
+            if work.cancel():  # still in line: it never runs
+                raise HashBusy(self.retry_after()) from None
+            return await result  # already hashing: it ends within one hash
+        except BaseException:
+            work.cancel()  # the request is gone (cancelled): no hash for nobody
+            raise
 
     def _timed(self, fn, *args) -> Any:
         start = time.perf_counter()
@@ -125,13 +136,9 @@ class HashQueue:
             elapsed = time.perf_counter() - start
             self.seconds_per_hash += (elapsed - self.seconds_per_hash) * 0.2
 
-    def _release(self) -> None:
-        while self._waiting:
-            waiter = self._waiting.popleft()
-            if not waiter.done() and not waiter.get_loop().is_closed():
-                waiter.set_result(None)  # the thread goes to the next in line
-                return
-        self.running -= 1
+    def _finished(self, _work) -> None:
+        with self._lock:
+            self._admitted -= 1
 
 
 # Verified against when the identity is unknown, so both paths cost the same.
