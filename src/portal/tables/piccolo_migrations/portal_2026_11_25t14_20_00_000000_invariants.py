@@ -1,6 +1,6 @@
 """Rules the database keeps even under concurrency (hand-written: Piccolo cannot express them)."""
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from portal.tables.sql_migration import sql_migration
 
 ID = "2026-11-25T14:20:00:000000"
 VERSION = "1.38.0"
@@ -56,20 +56,4 @@ BACKWARDS = [
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
-
-    async def run():
-        from portal.db import ENGINE
-
-        for statement in FORWARDS:
-            await ENGINE.run_ddl(statement)
-
-    async def run_backwards():
-        from portal.db import ENGINE
-
-        for statement in BACKWARDS:
-            await ENGINE.run_ddl(statement)
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+    return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

@@ -9,7 +9,7 @@ any of their tokens was, as every revocation was family-wide); their per-grant c
 from the token rows to the grant.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from portal.tables.sql_migration import sql_migration
 
 ID = "2026-12-01T23:30:00:000000"
 VERSION = "1.38.0"
@@ -78,20 +78,4 @@ BACKWARDS = [
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
-
-    async def run():
-        from portal.db import ENGINE
-
-        for statement in FORWARDS:
-            await ENGINE.run_ddl(statement)
-
-    async def run_backwards():
-        from portal.db import ENGINE
-
-        for statement in BACKWARDS:
-            await ENGINE.run_ddl(statement)
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+    return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)

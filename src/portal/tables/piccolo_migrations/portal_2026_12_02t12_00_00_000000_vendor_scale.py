@@ -14,7 +14,7 @@ The old (account_id, created_at) and (account, lower(name)) indexes are prefixes
 ones and are dropped.
 """
 
-from piccolo.apps.migrations.auto.migration_manager import MigrationManager
+from portal.tables.sql_migration import sql_migration
 
 ID = "2026-12-02T12:00:00:000000"
 VERSION = "1.38.0"
@@ -39,20 +39,4 @@ BACKWARDS = [
 
 
 async def forwards():
-    manager = MigrationManager(migration_id=ID, app_name="portal", description=DESCRIPTION)
-
-    async def run():
-        from portal.db import ENGINE
-
-        for statement in FORWARDS:
-            await ENGINE.run_ddl(statement)
-
-    async def run_backwards():
-        from portal.db import ENGINE
-
-        for statement in BACKWARDS:
-            await ENGINE.run_ddl(statement)
-
-    manager.add_raw(run)
-    manager.add_raw_backwards(run_backwards)
-    return manager
+    return sql_migration(ID, DESCRIPTION, FORWARDS, BACKWARDS)
