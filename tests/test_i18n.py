@@ -116,7 +116,7 @@ def _call_name(node: ast.Call) -> str | None:
 #: Calls whose positional argument at this index is a text the person reads.
 SHOWN_ARGUMENTS = {"_screen": 1, "_error_page": 1, "BadClientRedirect": 1}
 #: Keyword arguments and dict keys (in views: the template context) that carry such a text.
-SHOWN_KEYWORDS = frozenset({"flash", "notice"})
+SHOWN_KEYWORDS = frozenset({"flash", "notice", "message"})
 SHOWN_KEYS = frozenset({"title", "message", "notice"})
 _SCOPES = (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import logging
@@ -29,18 +30,53 @@ ENGINE = PostgresEngine(config={}, extensions=())
 
 
 def connect_kwargs(url: str) -> dict[str, Any]:
-    """asyncpg keyword arguments for a ``postgresql://`` URL (unix-socket hosts included)."""
+    """asyncpg keyword arguments for a ``postgresql://`` URL: unix-socket hosts, and libpq's
+    multi-host form (``postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write``),
+    for which asyncpg tries each host in turn and keeps the first that matches the attribute
+    (``read-write``: the primary of a replicated cluster)."""
     parsed = urlparse(url)
     query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
+    userinfo, _, hostlist = parsed.netloc.rpartition("@")
+    user, _, password = userinfo.partition(":")
+    hosts, ports = [], []
+    for entry in filter(None, hostlist.split(",")):
+        host, port = _host_port(entry)
+        hosts.append(host)
+        ports.append(port)
+    if not hosts and query.get("host"):  # ?host=/run/postgresql (a socket directory)
+        hosts = query["host"].split(",")
+    hosts = hosts or ["127.0.0.1"]
+    default_port = int(query.get("port", 5432))
+    ports = [port or default_port for port in ports] or [default_port] * len(hosts)
     kwargs: dict[str, Any] = {
-        "host": query.get("host") or parsed.hostname or "127.0.0.1",
-        "port": parsed.port or int(query.get("port", 5432)),
-        "user": unquote(parsed.username or "") or "postgres",
-        "database": (parsed.path or "/").lstrip("/") or "postgres",
+        "host": hosts[0] if len(hosts) == 1 else hosts,
+        "port": ports[0] if len(hosts) == 1 else ports,
+        "user": unquote(user) or "postgres",
+        "database": unquote((parsed.path or "/").lstrip("/")) or "postgres",
     }
-    if parsed.password:
-        kwargs["password"] = unquote(parsed.password)
+    if password:
+        kwargs["password"] = unquote(password)
+    if query.get("target_session_attrs"):
+        kwargs["target_session_attrs"] = query["target_session_attrs"]
     return kwargs
+
+
+def _host_port(entry: str) -> tuple[str, int | None]:
+    if entry.startswith("["):  # [::1]:5432
+        host, _, rest = entry[1:].partition("]")
+        port = rest.lstrip(":")
+    else:
+        host, _, port = entry.partition(":")
+    return unquote(host), int(port) if port else None
+
+
+def describe(url: str) -> str:
+    """host:port/database of a URL, for messages (never the password)."""
+    kwargs = connect_kwargs(url)
+    hosts = kwargs["host"] if isinstance(kwargs["host"], list) else [kwargs["host"]]
+    ports = kwargs["port"] if isinstance(kwargs["port"], list) else [kwargs["port"]]
+    where = ",".join(f"{host}:{port}" for host, port in zip(hosts, ports, strict=True))
+    return f"{where}/{kwargs['database']}"
 
 
 #: Session settings of every connection the engine opens (sent in the startup packet, so they
@@ -52,10 +88,16 @@ def connect_kwargs(url: str) -> dict[str, Any]:
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
+#: Seconds a pooled connection may take to open. A primary that died mid-failover refuses at
+#: once, but one behind a dead network would hold a request for asyncpg's default minute.
+POOL_CONNECT_TIMEOUT = 5
+
+
 def configure(url: str) -> None:
     ENGINE.config.clear()
     ENGINE.config.update(connect_kwargs(url))
     ENGINE.config["server_settings"] = dict(SERVER_SETTINGS)
+    ENGINE.config["timeout"] = POOL_CONNECT_TIMEOUT
 
 
 _pool_users = 0
@@ -84,13 +126,77 @@ async def close_pool() -> None:
         await ENGINE.close_connection_pool()
 
 
+#: Seconds /healthz waits for the database before calling it down.
+PING_TIMEOUT = 3
+
+
 async def ping() -> bool:
+    """Whether the database answers and takes writes. A server in recovery (a standby, or the
+    old primary coming back as one) does not: the load balancer should send nobody here."""
     try:
-        await ENGINE.run_ddl("SELECT 1")
-    except Exception:  # any failure means "not ready"; /healthz reports it
-        log.warning("database ping failed", exc_info=True)
+        async with asyncio.timeout(PING_TIMEOUT):
+            rows = await ENGINE.run_ddl("SELECT pg_is_in_recovery() AS standby")
+    except Exception as error:  # any failure means "not ready"; /healthz reports it
+        log.warning("database ping failed: %s", _reason(error))
+        forget_connections()
+        return False
+    if rows and rows[0]["standby"]:
+        log.warning("database ping: the server is a standby (read-only)")
+        forget_connections()
         return False
     return True
+
+
+def _reason(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"[:300]
+
+
+def unavailable(error: BaseException) -> bool:
+    """Whether ``error`` means the database cannot be reached or cannot take writes right now
+    (a failover: the primary died, a standby is being promoted, the pool's connections point
+    at a server that is gone): the request gets a 503 with Retry-After, not a 500."""
+    import asyncpg
+    from asyncpg import exceptions as pg
+
+    transient = (
+        OSError,  # refused, reset, unreachable
+        TimeoutError,  # no answer within POOL_CONNECT_TIMEOUT
+        pg.PostgresConnectionError,  # class 08: the connection broke or does not exist
+        pg.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
+        pg.AdminShutdownError,  # 57P01: the server is stopping
+        pg.CrashShutdownError,  # 57P02: another backend crashed
+        pg.ReadOnlySQLTransactionError,  # 25006: this server was demoted to a standby
+        pg.TargetServerAttributeNotMatched,  # no host of the list is the primary (yet)
+    )
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, transient):
+            return True
+        if isinstance(error, asyncpg.InterfaceError) and (
+                "connection is closed" in str(error) or "pool is closing" in str(error)):
+            return True
+        # A connection whose server end vanished while a query was being set up is left
+        # mid-operation; asyncpg then refuses every use of it with this.
+        if isinstance(error, pg.InternalClientError) and "cannot switch to state" in str(error):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+_expiring: set[asyncio.Task] = set()
+
+
+def forget_connections() -> None:
+    """Replace every pooled connection on its next use: after one of them found the server
+    gone, the others point at it too (asyncpg drops a broken connection by itself only when
+    it is used, one failed request each). Callable from synchronous code (Litestar's
+    exception handlers): asyncpg's expiry is a coroutine that only bumps a generation."""
+    pool = ENGINE.pool
+    if pool is not None:
+        task = asyncio.get_running_loop().create_task(pool.expire_connections())
+        _expiring.add(task)
+        task.add_done_callback(_expiring.discard)
 
 
 @contextmanager
@@ -155,7 +261,7 @@ async def migrate(url: str) -> None:
     try:
         lock = await asyncpg.connect(**kwargs, timeout=CONNECT_TIMEOUT)
     except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
-        where = f"{kwargs['host']}:{kwargs['port']}/{kwargs['database']}"
+        where = describe(url)
         reason = (
             f"no answer within {CONNECT_TIMEOUT} s" if isinstance(error, TimeoutError) else error
         )

@@ -14,6 +14,7 @@ from litestar.exceptions import (
 )
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
+from portal import db
 from portal.security.guards import MfaEnrolmentRequired, NoAccount
 from portal.security.input import RefusedInput
 from portal.services.errors import DomainError, Forbidden, NotFound
@@ -83,7 +84,35 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     return _page(request, status, headers)
 
 
+#: Seconds a client is told to wait while the database is unreachable (a failover takes
+#: about ten: docs/SCALING.md).
+RETRY_AFTER = 5
+
+
+def database_unavailable(request: Request, exc: Exception) -> Response:
+    """The database cannot be reached (a failover, a restart): 503 with Retry-After, as a
+    page, the API's JSON or OAuth's JSON; the pool's other connections are replaced too."""
+    log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path,
+                type(exc).__name__, str(exc)[:200])
+    db.forget_connections()
+    headers = {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"}
+    path = request.url.path
+    if path.startswith(API_PREFIX):
+        return _api_error(503, "unavailable", "the service is temporarily unavailable, "
+                          "retry later", headers)
+    if path in OAUTH_JSON_PATHS:
+        return Response(
+            content={"error": "temporarily_unavailable",
+                     "error_description": "the service is temporarily unavailable"},
+            status_code=503, media_type=MediaType.JSON, headers={**headers, "Pragma": "no-cache"},
+        )
+    return _page(request, 503, headers, message=(
+        "Chwilowo nie możemy połączyć się z bazą danych. Spróbuj ponownie za kilka sekund."))
+
+
 def server_error(request: Request, exc: Exception) -> Response:
+    if db.unavailable(exc):
+        return database_unavailable(request, exc)
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if request.url.path.startswith(API_PREFIX):
         return _api_error(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")
