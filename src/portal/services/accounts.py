@@ -179,7 +179,7 @@ _CHOICES = """
 SELECT a.public_id, a.name, a.nip, m.role
 FROM membership m CROSS JOIN LATERAL YOURS
 WHERE m.identity = {} MATCHES
-ORDER BY lower(a.name), a.public_id
+ORDER BY portal_sort_key(a.name), a.public_id
 LIMIT {}
 """
 

@@ -19,7 +19,7 @@ from portal.db import ENGINE
 from portal.i18n import end_of_day, today
 from portal.security.permissions import Permission
 from portal.security.tokens import new_hex_id, new_token, token_hash
-from portal.services import audit, mfa, tenancy, throttle
+from portal.services import audit, companies, mfa, tenancy, throttle
 from portal.services.errors import Forbidden, InvalidInput
 from portal.services.scope import AccountRef, Client, Scope
 from portal.tables import ApiKey, Company
@@ -104,7 +104,7 @@ def validate(values: dict[str, Any], company_choices: set[UUID]) -> dict[str, An
 
 
 async def company_choices(scope: Scope) -> list[dict[str, Any]]:
-    return await tenancy.select(Company, scope, Company.id, Company.name).order_by(Company.name)
+    return await companies.by_name(tenancy.select(Company, scope, Company.id, Company.name))
 
 
 async def create(scope: Scope, values: dict[str, Any], client: Client) -> tuple[dict, str]:

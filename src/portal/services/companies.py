@@ -5,7 +5,7 @@ no merge), and the database refuses it anyway (the ``company_account_is_fixed`` 
 Every read goes through ``tenancy``, so an id from another account is NotFound.
 
 The list costs the same two queries (a count and one page) whatever the number of companies:
-the ``company (account, lower(name), id)`` index serves the default order, from either end.
+the ``company (account, sort_name, id)`` index serves the default order, from either end.
 """
 
 from __future__ import annotations
@@ -104,13 +104,24 @@ def search_condition(text: str) -> Where | None:
     return condition
 
 
+#: The company's name as a Polish reader orders it (``company.sort_name``, a column the database
+#: generates with ``portal_sort_key``; see the polish_order migration). Not a Piccolo column,
+#: so that inserts never name it.
+SORT_NAME = OrderByRaw("sort_name")
+
+
+def by_name(query):
+    """Companies in the alphabetical order of their names (ties by id)."""
+    return query.order_by(SORT_NAME).order_by(Company.id)
+
+
 def _ordered(query, sort: str, *, reverse: bool = False):
     """``sort``'s order, ties by id in the same direction (so the whole order reads backwards
-    as well, along the ``company (account, lower(name), id)`` index); ``reverse`` reads it
+    as well, along the ``company (account, sort_name, id)`` index); ``reverse`` reads it
     from the end."""
     descending = (sort.startswith("-") or sort == "newest") != reverse
     if sort in ("name", "-name"):
-        query = query.order_by(OrderByRaw("lower(name)"), ascending=not descending)
+        query = query.order_by(SORT_NAME, ascending=not descending)
     elif sort in ("nip", "-nip"):
         query = query.order_by(Company.nip, ascending=not descending)
     else:

@@ -22,13 +22,13 @@ CLAIM_COLUMNS = """
                     SELECT coalesce(jsonb_agg(jsonb_build_object(
                         'key', c.key, 'name', c.name,
                         'level', CASE WHEN m.role IN ('owner', 'admin') THEN 'manage'
-                                      ELSE ca.level END) ORDER BY c.name), '[]'::jsonb)
+                                      ELSE ca.level END) ORDER BY c.sort_name, c.id), '[]'::jsonb)
                     FROM company c
                     LEFT JOIN company_access ca ON ca.company = c.id AND ca.membership = m.id
                     WHERE c.account = a.id
                       AND (m.role IN ('owner', 'admin') OR ca.id IS NOT NULL)))
                ELSE jsonb_build_object() END
-            ORDER BY a.name), '[]'::jsonb)
+            ORDER BY portal_sort_key(a.name), a.public_id), '[]'::jsonb)
         FROM membership m JOIN account a ON a.id = m.account
         WHERE m.identity = i.id)
     END AS accounts_claim

@@ -173,9 +173,10 @@ def _choice(raw: object, allowed: tuple[str, ...], default: str = "") -> str:
     return raw if isinstance(raw, str) and raw in allowed else default
 
 
-_NAME = "nullif(lower(btrim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, ''))), '')"
-#: Emails sort by their bytes (fast, and they are technical); names in the database's
-#: collation, so a Polish-collated database puts "Łukasz" between "Lucyna" and "Marek".
+#: Names in Polish alphabetical order ("Łukasz" between "Lucyna" and "Marek") in any database:
+#: ``membership.sort_name`` is ``portal_sort_key`` of the person's name, kept by triggers (the
+#: polish_order migration), NULL without a name; emails sort by their bytes (technical).
+_NAME = "people.sort_name"
 _EMAIL = 'people.search COLLATE "C"'
 
 #: Each sort as its keys: (expression over the narrow rows, direction). ``search`` starts with
@@ -204,11 +205,11 @@ _MFA_MISSING = """people.status = 'active' AND NOT CASE {}
 _PEOPLE = """
 WITH people AS (
     SELECT m.id, 'active' AS status, m.role, m.created_at, m.search_text AS search,
-           m.identity AS identity_id
+           m.identity AS identity_id, m.sort_name
     FROM membership m
     WHERE m.account = {}
     UNION ALL
-    SELECT v.id, 'invited', v.role, v.created_at, lower(v.email), NULL
+    SELECT v.id, 'invited', v.role, v.created_at, lower(v.email), NULL, NULL
     FROM invitation v
     WHERE v.account = {} AND v.state = 'pending' AND {}
 ), found AS (
@@ -399,7 +400,7 @@ async def my_access(scope: Scope) -> dict[str, Any]:
             "SELECT c.id, c.name, ca.level FROM membership m "
             "JOIN company_access ca ON ca.membership = m.id "
             "JOIN company c ON c.id = ca.company "
-            "WHERE m.account = {} AND m.identity = {} ORDER BY lower(c.name), c.id LIMIT 200",
+            "WHERE m.account = {} AND m.identity = {} ORDER BY c.sort_name, c.id LIMIT 200",
             scope.identity_id,
         )
     owners = await tenancy.count(Membership, scope).where(Membership.role == "owner")
@@ -678,7 +679,8 @@ async def sole_owner_accounts(identity_id: UUID) -> list[dict[str, Any]]:
     return await Membership.raw(
         "SELECT a.public_id, a.name FROM membership m JOIN account a ON a.id = m.account "
         "WHERE m.identity = {} AND m.role = 'owner' AND NOT EXISTS (SELECT 1 FROM membership o "
-        "WHERE o.account = m.account AND o.role = 'owner' AND o.id <> m.id) ORDER BY a.name",
+        "WHERE o.account = m.account AND o.role = 'owner' AND o.id <> m.id) "
+        "ORDER BY portal_sort_key(a.name), a.public_id",
         identity_id,
     )
 

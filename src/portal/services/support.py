@@ -20,7 +20,7 @@ from uuid import UUID
 from piccolo.query import Select
 
 from portal.db import ENGINE
-from portal.services import audit, mail, tenancy
+from portal.services import audit, companies, mail, tenancy
 from portal.services.errors import DomainError, InvalidInput, NotFound
 from portal.services.scope import Client, Scope
 from portal.settings import Settings
@@ -105,7 +105,7 @@ def clean_message(raw: str | None) -> str:
 
 async def companies_for_form(scope: Scope) -> list[dict[str, Any]]:
     """The companies a ticket may name: those of the account this person can see."""
-    return await tenancy.select(Company, scope, Company.id, Company.name).order_by(Company.name)
+    return await companies.by_name(tenancy.select(Company, scope, Company.id, Company.name))
 
 
 async def validate(scope: Scope, values: dict[str, str]) -> dict[str, Any]:
