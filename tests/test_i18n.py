@@ -231,10 +231,13 @@ def password_messages() -> dict[str, str]:
         email = "jan.kowalski@example.com"
         collect("", None, email)
         collect("x" * (passwords.MAX_LENGTH + 1), None, email)
-        collect("moje jan.kowalski hasło", None, email)
+        collect("moje jan.kowalski@example.com hasło", None, email)
         for warning in [*passwords._WARNINGS_PL, "a warning no one translated", ""]:
             verdict = {"score": 0, "feedback": {"warning": warning}}
             collect("zielony balkon pełen pomidorów", None, email)
+        verdict = {"score": 0, "feedback": {"warning": ""},
+                   "sequence": [{"dictionary_name": "user_inputs"}]}
+        collect("kowalski2026!", None, email)
         verdict = {"score": 4, "feedback": {"warning": ""}}
         collect("zielony balkon pełen pomidorów", "inne hasło", email)
     return found

@@ -7,7 +7,7 @@ import re
 from portal.services import throttle
 from portal.tables import AuditEvent, Identity, OneTimeToken, OutboxEmail, Session
 from portal.testing import factories
-from tests.conftest import field_error, last_mail, link_in
+from tests.conftest import Client, field_error, last_mail, link_in
 
 GOOD = "wiosenny deszcz nad mazurami"
 
@@ -251,3 +251,91 @@ async def test_a_sign_in_from_a_new_device_mails_the_person(client):
     mail = await last_mail("urzadzenie@example.com")
     assert "Chrome" in mail["text_body"] and "Windows" in mail["text_body"]
     assert "203.0.113.7" in mail["text_body"]
+
+
+async def test_an_empty_sign_in_form_names_what_is_missing(client):
+    await factories.identity("pusty@example.com")
+    empty = await client.post_form("/login", {"email": "", "password": ""})
+    assert empty.status_code == 422
+    assert field_error(empty.text, "email") == "Podaj adres e-mail."
+    assert field_error(empty.text, "password") == "Podaj hasło."
+    assert "zbyt wiele prób" not in empty.text
+    no_password = await client.post_form("/login", {"email": "pusty@example.com", "password": ""},
+                                         htmx=True)
+    assert field_error(no_password.text, "password") == "Podaj hasło."
+    assert field_error(no_password.text, "email") is None
+    assert 'value="pusty@example.com"' in no_password.text
+    # Nothing was counted against the address or the ID, nothing audited as a failure.
+    assert await AuditEvent.count().where(AuditEvent.tag.like("identity:login:%")) == 0
+
+
+async def test_a_filled_sign_in_form_still_gets_one_answer_for_unknown_and_wrong(client):
+    await factories.identity("pelny@example.com")
+    wrong = await client.post_form("/login", {"email": "pelny@example.com", "password": "zle"})
+    unknown = await client.post_form("/login", {"email": "nikt@example.com", "password": "zle"})
+    for response in (wrong, unknown):
+        assert field_error(response.text, "email") is None
+        assert field_error(response.text, "password") is None
+        assert "Nieprawidłowy e-mail lub hasło" in response.text
+
+
+def from_address(app, address: str):
+    import httpx
+
+    transport = httpx.ASGITransport(app=app, client=(address, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver.local")
+
+
+async def test_past_the_networks_mail_limit_register_says_so_and_for_how_long(client):
+    for number in range(throttle.MAIL_ADDRESS.per_window):
+        assert (await register(client, f"biuro{number}@example.com")).status_code == 200
+    refused = await register(client, "biuro-nowy@example.com")
+    assert refused.status_code == 429
+    assert 0 < int(refused.headers["retry-after"]) <= 3600
+    minutes = -(-int(refused.headers["retry-after"]) // 60)
+    assert (f"Zbyt wiele próśb z Twojej sieci. Spróbuj ponownie za {minutes} min."
+            in refused.text)
+    assert "Sprawdź skrzynkę" not in refused.text
+    assert await Identity.count().where(Identity.email == "biuro-nowy@example.com") == 0
+    fragment = await client.post_form("/register", {"email": "x@example.com"}, htmx=True,
+                                      headers={"Accept-Language": "en"})
+    assert fragment.status_code == 429
+    assert fragment.text.lstrip().startswith('<form id="register-form"')
+    assert "Too many requests from your network. Try again in" in fragment.text
+    assert 'value="x@example.com"' in fragment.text
+
+
+async def test_past_the_networks_mail_limit_the_reset_form_says_so(client):
+    for number in range(throttle.MAIL_ADDRESS.per_window):
+        response = await client.post_form("/password/forgot", {"email": f"r{number}@example.com"})
+        assert response.status_code == 200
+    refused = await client.post_form("/password/forgot", {"email": "r-nowy@example.com"})
+    assert refused.status_code == 429
+    assert "Zbyt wiele próśb z Twojej sieci." in refused.text
+    assert await OutboxEmail.count().where(OutboxEmail.to_address == "r-nowy@example.com") == 0
+
+
+async def test_the_mail_limit_counts_an_ipv6_network_not_each_address(app):
+    for number in range(throttle.MAIL_ADDRESS.per_window):
+        async with from_address(app, f"2001:db8:0:7::{number + 1:x}") as raw:
+            assert (await register(Client(raw), f"v6-{number}@example.com")).status_code == 200
+    async with from_address(app, "2001:db8:0:7:ffff:1:2:3") as raw:
+        assert (await register(Client(raw), "v6-nowy@example.com")).status_code == 429
+    async with from_address(app, "2001:db8:0:8::1") as raw:
+        assert (await register(Client(raw), "v6-obok@example.com")).status_code == 200
+
+
+async def test_the_per_email_limit_stays_silent(client):
+    for _ in range(throttle.MAIL_EMAIL.per_window + 2):
+        response = await register(client, "cisza@example.com")
+        assert response.status_code == 200
+        assert "Sprawdź skrzynkę" in response.text
+
+
+def test_networks_of_client_addresses():
+    assert throttle.network_of("203.0.113.7") == "203.0.113.7"
+    assert throttle.network_of("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert throttle.network_of("::ffff:203.0.113.7") == "203.0.113.7"
+    assert throttle.network_of("testclient") == "testclient"
+    assert throttle.LOGIN_ADDRESS.key("2001:db8:1:2::1") == throttle.LOGIN_ADDRESS.key(
+        "2001:db8:1:2:ffff::9")

@@ -114,3 +114,17 @@ async def test_the_session_list_is_paged_with_this_session_first(client):
     assert few["count"] == last["count"] <= 4, (few, last)  # the session, a count, a page
     assert (await client.post_form("/security/sessions/end-others", {})).status_code == 303
     assert await Session.count() == 1
+
+
+async def test_a_wrong_current_password_does_not_hide_the_new_passwords_errors(client):
+    await factories.identity("wszystko@example.com")
+    await client.sign_in("wszystko@example.com", factories.PASSWORD)
+    response = await client.post_form("/security/password", {
+        "current_password": "nie to", "password": "krótkie", "password_confirm": "krótkie"})
+    assert response.status_code == 422
+    assert field_error(response.text, "current_password") == "Obecne hasło jest nieprawidłowe."
+    assert field_error(response.text, "password").startswith("Hasło musi mieć co najmniej 12")
+    mismatch = await client.post_form("/security/password", {
+        "current_password": "", "password": NEW, "password_confirm": NEW + "x"}, htmx=True)
+    assert field_error(mismatch.text, "current_password") == "Podaj obecne hasło."
+    assert field_error(mismatch.text, "password_confirm") == "Hasła nie są takie same."

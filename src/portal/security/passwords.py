@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import math
 import os
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -213,15 +214,31 @@ def password_problems(password: str, confirm: str | None, email: str) -> dict[st
         }
     if len(password) > MAX_LENGTH:
         return {"password": f"Hasło może mieć najwyżej {MAX_LENGTH} znaków."}
-    lowered = password.lower()
-    local = email.lower().partition("@")[0]
-    if email.lower() in lowered or (len(local) >= 4 and local in lowered):
+    if email and email.lower() in password.lower():
         return {"password": "Hasło nie może zawierać Twojego adresu e-mail."}
-    result = zxcvbn(password[:_ZXCVBN_PREFIX], user_inputs=[email, local])
+    result = zxcvbn(password[:_ZXCVBN_PREFIX], user_inputs=_email_words(email))
     if result["score"] < 3:
-        warning = result.get("feedback", {}).get("warning") or ""
-        reason = _WARNINGS_PL.get(warning, "Takie hasło łatwo odgadnąć.")
+        reason = _weakness(result)
         return {"password": f"{reason} Użyj dłuższego hasła lub kilku przypadkowych słów."}
     if confirm is not None and confirm != password:
         return {"password_confirm": "Hasła nie są takie same."}
     return {}
+
+
+def _email_words(email: str) -> list[str]:
+    """What a guesser tries first from the address: all of it, the part before "@" and its
+    words ("anna.zastepca" → "anna", "zastepca"). A password may contain one of them (a word is
+    a word); it is refused only when that makes it easy to guess, and then says so."""
+    local = email.lower().partition("@")[0]
+    words = [word for word in re.split(r"[^\w]+|_", local) if len(word) >= 3]
+    return [email.lower(), local, *words]
+
+
+def _weakness(result: dict) -> str:
+    """Why zxcvbn finds a password guessable, in Polish. A part that matches the person's own
+    address is named as such ("resembles your email address"), not as containing it."""
+    for match in result.get("sequence", ()):
+        if match.get("dictionary_name") == "user_inputs":
+            return "Hasło przypomina Twój adres e-mail."
+    warning = result.get("feedback", {}).get("warning") or ""
+    return _WARNINGS_PL.get(warning, "Takie hasło łatwo odgadnąć.")

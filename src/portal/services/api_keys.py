@@ -32,7 +32,7 @@ LAST_USED_EVERY = timedelta(minutes=1)
 #: no limit per key id: the id is in the secret's prefix and in lists and logs, so such a
 #: limit would let anyone who saw it switch an integration off from elsewhere, while 256
 #: random bits need no protection from guessing (this bounds the probing, not the odds).
-GUESSES_PER_ADDRESS = throttle.Limit("api:address", 30, timedelta(minutes=5))
+GUESSES_PER_ADDRESS = throttle.Limit("api:address", 30, timedelta(minutes=5), by_network=True)
 
 READ_PERMISSIONS = frozenset({Permission.ACCOUNT_VIEW, Permission.COMPANY_VIEW,
                               Permission.PEOPLE_VIEW, Permission.AUDIT_VIEW})

@@ -83,11 +83,33 @@ async def issue_verification(identity_id: UUID, email: str) -> str:
     return await _issue(VERIFY, identity_id, email)
 
 
+class TooManyFromNetwork(DomainError):
+    """Past the hourly mails from one client network: said on the page (429), since a limit
+    on the sender's network tells nothing about which emails have an ID. ``{minutes}`` is
+    filled in where it is shown."""
+
+    message = "Zbyt wiele próśb z Twojej sieci. Spróbuj ponownie za {minutes} min."
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__()
+        self.retry_after = retry_after
+
+    @property
+    def minutes(self) -> int:
+        return max(1, -(-self.retry_after // 60))
+
+
 async def _mail_allowed(email: str, client: Client) -> bool:
-    """No mail bombing: a few mails per address and per client each hour."""
-    return (
-        await throttle.reserve((throttle.MAIL_ADDRESS, client.ip), (throttle.MAIL_EMAIL, email))
-    ).allowed
+    """No mail bombing: a few mails per email address (silently: the page looks the same
+    whether or not a mail went, as it does for an unknown email) and per client network
+    (TooManyFromNetwork) each hour."""
+    network = (throttle.MAIL_ADDRESS, client.ip)
+    if not await throttle.reserve(network):
+        raise TooManyFromNetwork(await throttle.retry_after(*network))
+    if not await throttle.reserve((throttle.MAIL_EMAIL, email)):
+        await throttle.refund(network)
+        return False
+    return True
 
 
 async def register(settings: Settings, raw_email: str, client: Client, language: str) -> None:
@@ -201,6 +223,14 @@ async def authenticate(
     When hashing is at capacity: HashBusy, before anything is counted or looked up (or, if
     the queue filled meanwhile, with the reservation given back), and no hash is run."""
     subject = (raw_email or "").strip().lower()[:320]
+    # An empty field is named (that says nothing about any ID); filled forms get one answer.
+    errors = {}
+    if not subject:
+        errors["email"] = "Podaj adres e-mail."
+    if not password:
+        errors["password"] = "Podaj hasło."  # noqa: S105 (a message, not a password)
+    if errors:
+        raise InvalidInput(errors)
     passwords.admit()
     reservation = await throttle.reserve(
         (throttle.LOGIN_IDENTITY, subject), (throttle.LOGIN_ADDRESS, client.ip)
@@ -281,7 +311,12 @@ async def request_password_reset(
     """Mail a reset link to a known email. An unknown one gets the same page and a mail
     telling its owner how to register; both paths write a token-sized row and a mail."""
     email = normalise_email(raw_email)
-    if not await _mail_allowed(email, client):
+    try:
+        allowed = await _mail_allowed(email, client)
+    except TooManyFromNetwork:
+        await audit.record("identity:password:reset_request", client=client, sent=False)
+        raise
+    if not allowed:
         await audit.record("identity:password:reset_request", client=client, sent=False)
         return
     async with ENGINE.transaction():
@@ -338,11 +373,15 @@ async def change_password(
     settings: Settings, scope: Scope, current: str, password: str, confirm: str, client: Client
 ) -> None:
     """Change the password knowing the current one; other sessions end, this one stays.
-    The current password counts against the ID's sign-in limit, reserved before the hash."""
+    The current password counts against the ID's sign-in limit, reserved before the hash.
+    A wrong current password and the new password's own problems are reported together."""
     passwords.admit()
+    problems = password_problems(password, confirm, scope.email)
+    if not current:
+        raise InvalidInput({"current_password": "Podaj obecne hasło.", **problems})
     reservation = await throttle.reserve((throttle.LOGIN_IDENTITY, scope.email))
     if not reservation:
-        raise WrongPassword()
+        raise InvalidInput({"current_password": WrongPassword.message, **problems})
     row = (
         await Identity.select(Identity.password_hash)
         .where(Identity.id == scope.identity_id)
@@ -357,9 +396,11 @@ async def change_password(
         await audit.record(
             "identity:password:change_failure", client=client, identity_id=scope.identity_id
         )
-        raise WrongPassword()
+        raise InvalidInput({"current_password": WrongPassword.message, **problems})
     await throttle.refund(*reservation.counted)  # right: no failure (and, as before, no reset)
-    password_hash = await _new_password_hash(scope, password, confirm)
+    if problems:
+        raise InvalidInput(problems)
+    password_hash = await hash_password(password)
     async with ENGINE.transaction():
         await Identity.update({Identity.password_hash: password_hash}).where(
             Identity.id == scope.identity_id

@@ -21,6 +21,7 @@ count until they end, so no more than ``per_window`` can be in flight for one su
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import math
 from dataclasses import dataclass
 from datetime import timedelta
@@ -30,23 +31,43 @@ from portal.tables import Throttle
 MAX_WAIT = timedelta(hours=1)
 
 
+def network_of(address: str) -> str:
+    """The network a client address stands for: an IPv4 address is itself (one home or
+    office behind its NAT), an IPv6 address its /64 (one subscriber gets at least a /64 and
+    can pick any address in it, so counting exact addresses would count nothing). Anything
+    else (an empty or odd value from a test client) stays as it is."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 @dataclass(frozen=True)
 class Limit:
     name: str
     per_window: int
     window: timedelta
     max_consecutive: int | None = None
+    #: The subject is a client address, counted by its network (``network_of``).
+    by_network: bool = False
 
     def key(self, subject: str) -> str:
+        if self.by_network:
+            subject = network_of(subject)
         digest = hashlib.sha256(subject.strip().lower().encode()).hexdigest()[:40]
         return f"{self.name}:{digest}"
 
 
 LOGIN_IDENTITY = Limit("login:identity", 10, timedelta(minutes=5), max_consecutive=100)
-LOGIN_ADDRESS = Limit("login:address", 30, timedelta(minutes=5))
+LOGIN_ADDRESS = Limit("login:address", 30, timedelta(minutes=5), by_network=True)
 MAIL_EMAIL = Limit("mail:email", 3, timedelta(hours=1))
-MAIL_ADDRESS = Limit("mail:address", 20, timedelta(hours=1))
-TOKEN_ADDRESS = Limit("token:address", 30, timedelta(minutes=5))
+MAIL_ADDRESS = Limit("mail:address", 20, timedelta(hours=1), by_network=True)
+TOKEN_ADDRESS = Limit("token:address", 30, timedelta(minutes=5), by_network=True)
 
 # One counted attempt, in one statement. The window restarts when it has passed; once
 # ``per_window`` attempts are in it the subject waits, each spent window twice as long as the

@@ -101,9 +101,9 @@ class AuthController(Controller):
             return await _sign_in_page(
                 request, {**context, "errors": {"form": busy.detail}}, status=busy.status_code,
                 headers={"Retry-After": str(busy.retry_after)})
-        except DomainError as error:
+        except DomainError as error:  # a missing field by name; otherwise one vague answer
             return await _sign_in_page(
-                request, {**context, "errors": {"form": error.message}}, status=INVALID
+                request, {**context, "errors": field_errors(error)}, status=INVALID
             )
         if mfa.enabled_for(row):
             # The password is right; the session starts only after the second factor.
@@ -138,6 +138,9 @@ class AuthController(Controller):
             await identity.register(
                 settings_of(request), values["email"], client_of(request), language_of(request)
             )
+        except identity.TooManyFromNetwork as limit:
+            return _too_many(request, limit, "register.html", {
+                "title": "Załóż Konto ID", "values": values}, "partials/register_form.html")
         except DomainError as error:
             return render(
                 request,
@@ -219,6 +222,9 @@ class AuthController(Controller):
             await identity.request_password_reset(
                 settings_of(request), values["email"], client_of(request), language_of(request)
             )
+        except identity.TooManyFromNetwork as limit:
+            return _too_many(request, limit, "forgot.html", {
+                "title": "Nie pamiętasz hasła?", "values": values}, "partials/forgot_form.html")
         except DomainError as error:
             return render(
                 request,
@@ -301,6 +307,15 @@ def _busy(request: Request, busy: HashBusy, template: str, context: dict,
     return render(request, template, {**context, "errors": {"form": busy.detail}},
                   partial=partial, status=busy.status_code,
                   headers={"Retry-After": str(busy.retry_after)})
+
+
+def _too_many(request: Request, limit: identity.TooManyFromNetwork, template: str,
+              context: dict, partial: str) -> Template:
+    """Past the mails per client network: the same form, saying so and for how long (429
+    with Retry-After), instead of a "we sent you a mail" that no mail follows."""
+    return render(request, template,
+                  {**context, "errors": {"form": limit.message}, "retry_minutes": limit.minutes},
+                  partial=partial, status=429, headers={"Retry-After": str(limit.retry_after)})
 
 
 def _link_invalid(request: Request, purpose: str) -> Template:
