@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -124,8 +125,10 @@ def assert_demo_sign_in_works(base_url: str) -> None:
 
 
 def postgres_processes(data_dir: Path) -> list[psutil.Process]:
-    """Live postmasters whose command line names a path under ``data_dir``."""
-    needle = str(data_dir.resolve())
+    """Live postmasters whose command line names a path under ``data_dir`` (or its cluster,
+    which for root lives elsewhere behind the ``pgdata`` symlink: db.embedded_pgdata)."""
+    pgdata = data_dir / "pgdata"
+    needle = str(pgdata.resolve() if pgdata.is_symlink() else data_dir.resolve())
     found = []
     for process in psutil.process_iter(["name", "cmdline", "status"]):
         info = process.info
@@ -221,6 +224,8 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
             leftover.wait(10)
         except psutil.TimeoutExpired:
             leftover.kill()
+    if (path / "pgdata").is_symlink():  # root's cluster lives outside the data dir
+        shutil.rmtree((path / "pgdata").resolve().parent, ignore_errors=True)
 
 
 @pytest.fixture

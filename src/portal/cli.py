@@ -47,9 +47,9 @@ def serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if settings.base_url == Settings.base_url:
         settings = replace(settings, base_url=f"http://{args.host}:{args.port}")
-    where = ("the database at PORTAL_DATABASE_URL" if settings.database_url
-             else f"an embedded PostgreSQL in {(settings.data_dir / 'pgdata').absolute()}")
     with db.database(settings) as url:
+        where = ("the database at PORTAL_DATABASE_URL" if settings.database_url
+                 else f"an embedded PostgreSQL in {db.embedded_pgdata(settings.data_dir)}")
         settings = replace(settings, database_url=url)
         asyncio.run(db.migrate(url))
         if args.demo:

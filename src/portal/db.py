@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import io
 import logging
 from contextlib import contextmanager
@@ -213,10 +214,42 @@ def database(settings: Settings) -> Iterator[str]:
         server.cleanup()
 
 
+#: Where the embedded clusters of root's data dirs live (see ``embedded_pgdata``).
+ROOT_CLUSTERS = Path("/var/lib/portal/embedded")
+
+
+def embedded_pgdata(data_dir: Path) -> Path:
+    """The embedded cluster's directory for a data dir: ``DATA_DIR/pgdata``.
+
+    As root, pgserver runs PostgreSQL as the unprivileged user ``pgserver``, which must be able
+    to reach the cluster by its full path (PostgreSQL opens ``global/pg_control`` that way).
+    A root-owned data dir usually sits under a 0700 directory (pytest's /tmp/pytest-of-root,
+    /root), and pgserver's chmod of each parent lasts only until something resets it (every
+    pytest session resets /tmp/pytest-of-root to 0700). So for root a new cluster is made under
+    ROOT_CLUSTERS, which only root and ``pgserver`` use, one per data dir, and
+    ``DATA_DIR/pgdata`` is a symlink to it; the server is given the resolved path and never
+    passes through the data dir. A cluster already inside a data dir stays where it is."""
+    import os
+
+    link = (data_dir / "pgdata").absolute()
+    if os.geteuid() != 0 or (link.is_dir() and not link.is_symlink()):
+        return link
+    if link.is_symlink():
+        target = link.resolve()
+    else:
+        key = hashlib.sha256(str(data_dir.resolve()).encode()).hexdigest()[:16]
+        target = ROOT_CLUSTERS / key / "pgdata"
+        link.parent.mkdir(parents=True, exist_ok=True)
+        link.symlink_to(target, target_is_directory=True)
+    target.mkdir(parents=True, exist_ok=True)
+    return target
+
+
 def start_embedded(data_dir: Path):  # -> pgserver.PostgresServer
     import pgserver  # imported lazily: it starts nothing until asked
 
-    pgdata = (data_dir / "pgdata").absolute()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    pgdata = embedded_pgdata(data_dir)
     pgdata.parent.mkdir(parents=True, exist_ok=True)
     _forget_dead_holders(pgdata)
     log.info("starting embedded PostgreSQL in %s", pgdata)
