@@ -24,6 +24,7 @@ from jinja2.ext import extract_from_ast
 
 import portal.services
 from portal import i18n
+from portal.api import errors as api_errors
 from portal.security import passwords
 from portal.services import mail, mfa, oidc, profile
 from portal.services.errors import DomainError, InvalidInput
@@ -267,6 +268,11 @@ def python_strings() -> dict[str, str]:
             found.setdefault(text, f"views/errors.py: TITLES[{status}]")
     for tag, label in EVENT_LABELS.items():
         found.setdefault(label, f"views/security.py: EVENT_LABELS[{tag!r}]")
+    for status, (_code, text) in api_errors.STATUSES.items():
+        found.setdefault(text, f"api/errors.py: STATUSES[{status}]")
+    for text in (*api_errors.OWN_MESSAGES, api_errors.NOT_JSON, api_errors.REFUSED,
+                 api_errors.TOO_DEEP, *api_errors.FIELD_MESSAGES.values()):
+        found.setdefault(text, "api/errors.py")
     for name, subject in mail.SUBJECTS.items():
         found.setdefault(subject, f"services/mail.py: SUBJECTS[{name!r}]")
     for tag, change in mfa.CHANGES.items():

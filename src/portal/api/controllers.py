@@ -7,10 +7,10 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, Request, get, patch, post
-from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, Parameter
 
 from portal.api.auth import principal_of
+from portal.api.errors import RESPONSES
 from portal.api.schemas import (
     AccountOut,
     AuditEventOut,
@@ -20,7 +20,6 @@ from portal.api.schemas import (
     CompanyOut,
     CompanyPage,
     CompanyPatch,
-    Error,
     PeoplePage,
     PersonDetail,
     PersonOut,
@@ -29,14 +28,7 @@ from portal.services import accounts, audit, audit_log, companies, people, tenan
 from portal.services.errors import NotFound
 from portal.services.scope import Client
 
-ERRORS = {
-    400: ResponseSpec(Error, description="Malformed request"),
-    401: ResponseSpec(Error, description="No valid API key"),
-    403: ResponseSpec(Error, description="The key lacks the scope"),
-    404: ResponseSpec(Error, description="Not in the key's account"),
-    422: ResponseSpec(Error, description="Invalid data"),
-    429: ResponseSpec(Error, description="Too many requests (see Retry-After)"),
-}
+ERRORS = RESPONSES
 WRITE = {"api_scope": "write"}
 
 Page = Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1")]

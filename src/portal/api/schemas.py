@@ -19,11 +19,12 @@ class ErrorBody(msgspec.Struct):
     status: int
     code: str
     message: str
-    fields: dict[str, str] | None = None
+    #: field → message for each input error; empty when the error is not about the input
+    fields: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class Error(msgspec.Struct):
-    """Every error of the API has this shape."""
+    """Every error of the API has this shape, whatever its status (api/errors.py)."""
 
     error: ErrorBody
 

@@ -15,6 +15,7 @@ from litestar.exceptions import (
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from portal import db
+from portal.api import errors as api_errors
 from portal.security.guards import MfaEnrolmentRequired, NoAccount
 from portal.security.input import RefusedInput
 from portal.services.errors import DomainError, Forbidden, NotFound
@@ -40,15 +41,6 @@ OAUTH_JSON_PATHS = frozenset({"/oauth/token", "/oauth/revoke", "/oauth/userinfo"
 REFUSED_CHARACTERS = "Usuń niedozwolone znaki (np. znaki sterujące)."
 
 
-def _api_error(status: int, code: str, message: str, headers=None) -> Response:
-    return Response(
-        content={"error": {"status": status, "code": code, "message": message}},
-        status_code=status,
-        media_type=MediaType.JSON,
-        headers=headers,
-    )
-
-
 def _page(request: Request, status: int, headers=None, message: str | None = None) -> Response:
     title, default = TITLES.get(status, TITLES[400] if status < 500 else TITLES[500])
     message = message or default
@@ -65,7 +57,7 @@ def http_error(request: Request, exc: HTTPException) -> Response:
     status = exc.status_code
     headers = dict(exc.headers or {})
     if request.url.path.startswith(API_PREFIX):
-        return _api_error(status, _code(status), exc.detail if status < 500 else "error", headers)
+        return api_errors.from_http_exception(request, exc)
     if isinstance(exc, NoAccount):
         return redirect(request, "/accounts/new")
     if isinstance(exc, MfaEnrolmentRequired):
@@ -98,8 +90,7 @@ def database_unavailable(request: Request, exc: Exception) -> Response:
     headers = {"Retry-After": str(RETRY_AFTER), "Cache-Control": "no-store"}
     path = request.url.path
     if path.startswith(API_PREFIX):
-        return _api_error(503, "unavailable", "the service is temporarily unavailable, "
-                          "retry later", headers)
+        return api_errors.error_response(request, 503, headers=headers)
     if path in OAUTH_JSON_PATHS:
         return Response(
             content={"error": "temporarily_unavailable",
@@ -115,27 +106,16 @@ def server_error(request: Request, exc: Exception) -> Response:
         return database_unavailable(request, exc)
     log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     if request.url.path.startswith(API_PREFIX):
-        return _api_error(HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal error")
+        return api_errors.error_response(request, HTTP_500_INTERNAL_SERVER_ERROR)
     return _page(request, HTTP_500_INTERNAL_SERVER_ERROR)
-
-
-def _code(status: int) -> str:
-    return {
-        400: "bad_request",
-        401: "unauthorized",
-        403: "forbidden",
-        404: "not_found",
-        405: "method_not_allowed",
-        429: "rate_limited",
-    }.get(status, "error")
 
 
 def domain_refusal(request: Request, exc: DomainError) -> Response:
     """A service refused and the view did not handle it: a row of another account is 404, a
     rule about who may do it 403, anything else a bad request."""
-    status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 400
     if request.url.path.startswith(API_PREFIX):
-        return _api_error(status, _code(status), exc.message)
+        return api_errors.from_domain_error(request, exc)
+    status = 404 if isinstance(exc, NotFound) else 403 if isinstance(exc, Forbidden) else 400
     return _page(request, status)
 
 
@@ -152,7 +132,8 @@ def refused_input(request: Request, exc: Exception) -> Response:
                     request.url.path, exc)
     path = request.url.path
     if path.startswith(API_PREFIX):
-        return _api_error(400, "bad_request", description)
+        text = api_errors.TOO_DEEP if "nests" in description else api_errors.REFUSED
+        return api_errors.error_response(request, 400, text, {"body": text})
     if path in OAUTH_JSON_PATHS:
         return Response(
             content={"error": "invalid_request", "error_description": description},
