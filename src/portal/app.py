@@ -35,6 +35,7 @@ from portal.views.health import healthz
 from portal.views.home import PENDING_SCREENS, HomeController
 from portal.views.mfa import MfaLoginController, MfaSettingsController
 from portal.views.oauth import OAuthController
+from portal.views.offices import ClientOfficesController, OfficeClientsController
 from portal.views.profile import ProfileController
 from portal.views.security import SecurityController
 from portal.views.staff import StaffController
@@ -128,6 +129,8 @@ def create_app(settings: Settings) -> Litestar:
             UsersController,
             InvitationLinkController,
             PendingInvitationsController,
+            OfficeClientsController,
+            ClientOfficesController,
             api_app.api_router(),
             dev_mail,
             *PENDING_SCREENS,

@@ -7,7 +7,7 @@ from litestar.middleware import ASGIMiddleware
 from litestar.types import ASGIApp, Receive, Send
 from litestar.types import Scope as ASGIScope
 
-from portal.services import sessions
+from portal.services import audit, sessions
 from portal.settings import Settings
 
 STATIC_PREFIX = "/static/"
@@ -27,7 +27,16 @@ class SessionMiddleware(ASGIMiddleware):
                 scope["user"] = await sessions.load(raw, self.lifetimes)
                 if scope["user"] is None:
                     scope.setdefault("state", {})["clear_session_cookie"] = True
-        await next_app(scope, receive, send)
+        user = scope["user"]
+        if user is None or user.delegation is None:
+            await next_app(scope, receive, send)
+            return
+        # An office's person in a client account: their audit events name the office too.
+        token = audit.ACTING_THROUGH.set(user)
+        try:
+            await next_app(scope, receive, send)
+        finally:
+            audit.ACTING_THROUGH.reset(token)
 
 
 def _cookie(scope: ASGIScope, name: str) -> str | None:

@@ -23,6 +23,10 @@ class Permission(StrEnum):
     BILLING_EDIT = "account:billing:edit"
     SUPPORT_USE = "account:ticket:use"
     AUDIT_VIEW = "account:audit:view"
+    #: The client's side of accounting offices: requests, approvals, ending (/account/offices).
+    OFFICES_MANAGE = "account:office:manage"
+    #: The office's side: asking clients for access, assigning its people (/office/clients).
+    OFFICE_CLIENTS_MANAGE = "office:client:manage"
     STAFF = "staff:backoffice:use"
 
 
@@ -45,13 +49,31 @@ _ADMIN = _MEMBER | {
     Permission.API_KEY_MANAGE,
     Permission.BILLING_EDIT,
     Permission.AUDIT_VIEW,
+    Permission.OFFICES_MANAGE,
+    Permission.OFFICE_CLIENTS_MANAGE,
 }
 _OWNER = _ADMIN | {Permission.OWNERS_MANAGE}
+
+#: An accounting office's person in a client account: a member limited to the assigned
+#: companies, who never sees the client's people, invitations, API keys, billing data or MFA
+#: policy settings (so PEOPLE_VIEW and BILLING_VIEW are not here).
+DELEGATE = "delegate"
+_DELEGATE = frozenset(
+    {
+        Permission.ACCOUNT_VIEW,
+        Permission.COMPANY_VIEW,
+        Permission.APPS_USE,
+        Permission.ORDERS_VIEW,
+        Permission.PRODUCTS_VIEW,
+        Permission.SUPPORT_USE,
+    }
+)
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "owner": frozenset(_OWNER),
     "admin": frozenset(_ADMIN),
     "member": _MEMBER,
+    DELEGATE: _DELEGATE,
 }
 
 

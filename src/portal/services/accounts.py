@@ -14,9 +14,16 @@ from typing import Any
 from piccolo.query import WhereRaw
 
 from portal.db import ENGINE
-from portal.security.permissions import Permission
+from portal.security.permissions import DELEGATE, Permission
 from portal.security.tokens import new_hex_id
-from portal.services import audit, companies, company_data, sessions, tenancy
+from portal.services import (
+    audit,
+    companies,
+    company_data,
+    delegation_access,
+    sessions,
+    tenancy,
+)
 from portal.services.errors import DomainError, NotFound
 from portal.services.scope import Client, Scope
 from portal.tables import Account, Company, Identity, Membership
@@ -224,6 +231,31 @@ async def choices(scope: Scope, query: str | None = None) -> Choices:
     )
 
 
+@dataclass(frozen=True)
+class OfficeGroup:
+    """The switcher's group of client accounts an office's person works in ("Klienci biura")."""
+
+    office: str
+    accounts: list[AccountChoice]
+
+
+async def delegated_choices(scope: Scope, query: str | None = None) -> list[OfficeGroup]:
+    """The client accounts delegated to the person, grouped by the office they come through
+    (read at every request, like the memberships: an ended delegation is gone at once)."""
+    text = companies.clean_query(query).lower()
+    current = scope.account.public_id if scope.account else None
+    groups: dict[str, list[AccountChoice]] = {}
+    for access in await delegation_access.every(scope.identity_id):
+        client = access.client
+        if text and text not in client.name.lower() and text not in client.public_id:
+            continue
+        groups.setdefault(access.delegation.office.name, []).append(
+            AccountChoice(client.public_id, client.name, "", "delegate",
+                          client.public_id == current))
+    return [OfficeGroup(office, sorted(found, key=lambda c: c.name.lower()))
+            for office, found in groups.items()]
+
+
 async def count_for(scope: Scope) -> int:
     """How many accounts the person belongs to (one count, no rows)."""
     return await Membership.count().where(Membership.identity == scope.identity_id)
@@ -245,7 +277,11 @@ async def switch(scope: Scope, public_id: str) -> dict[str, Any]:
         .first()
     )
     if row is None:
-        raise NotFound()
+        # An accounting office's person may switch to a client account delegated to them.
+        delegated = await delegation_access.find(scope.identity_id, public_id=public_id)
+        if delegated is None:
+            raise NotFound()
+        row = {"role": DELEGATE, "account_id": delegated.client.id}
     async with ENGINE.transaction():
         await make_current(scope, public_id)
     return {"public_id": public_id, "role": row["role"], "account_id": row["account_id"]}

@@ -1,15 +1,23 @@
 """Security and audit events, tagged ``source:subject:action``.
 
 Call ``record`` inside the transaction of the change it describes, so both land or neither.
+
+An accounting office's person acting in a client account (``ACTING_THROUGH``, set once per
+request from the Scope by the session middleware) is named with the office in the client's
+event, and the same event lands in the office's own log, naming the client.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any
 from uuid import UUID
 
-from portal.services.scope import Client
+from portal.services.scope import Client, Scope
 from portal.tables import AuditEvent
+
+#: The Scope of a request made through an office's delegation (None otherwise).
+ACTING_THROUGH: ContextVar[Scope | None] = ContextVar("acting_through", default=None)
 
 
 async def record(
@@ -22,16 +30,22 @@ async def record(
 ) -> None:
     assert tag.count(":") == 2, "audit tags are source:subject:action"
     client = client or Client()
-    await AuditEvent.insert(
-        AuditEvent(
-            tag=tag,
-            identity_id=identity_id,
-            account_id=account_id,
-            ip=client.ip[:64],
+    values = {key: str(value) for key, value in data.items()}
+    rows = [AuditEvent(tag=tag, identity_id=identity_id, account_id=account_id,
+                       ip=client.ip[:64], user_agent=client.user_agent[:512], data=values)]
+    acting = ACTING_THROUGH.get()
+    if (acting is not None and acting.delegation is not None and acting.account is not None
+            and account_id == acting.account.id and identity_id == acting.identity_id):
+        office = acting.delegation.office
+        values.update(actor_name=acting.actor_label, office_id=str(office.id),
+                      office_name=office.name, delegation_id=str(acting.delegation.id))
+        rows.append(AuditEvent(
+            tag=tag, identity_id=identity_id, account_id=office.id, ip=client.ip[:64],
             user_agent=client.user_agent[:512],
-            data={key: str(value) for key, value in data.items()},
-        )
-    )
+            data={**values, "client_account_id": str(account_id),
+                  "client_name": acting.account.name},
+        ))
+    await AuditEvent.insert(*rows)
 
 
 async def for_identity(identity_id: UUID, limit: int = 50) -> list[dict[str, Any]]:

@@ -57,6 +57,8 @@ async def can_edit(scope: Scope, company_id: UUID) -> bool:
     so a changed level counts at the next click)."""
     if scope.can(Permission.COMPANY_EDIT):
         return True
+    if scope.delegation is not None:  # the lower of the client's ceiling and the assignment
+        return scope.delegation.company_levels.get(company_id) in EDITING_LEVELS
     if scope.api_key_id is not None or scope.account is None:
         return False
     return await CompanyAccess.exists().where(

@@ -58,6 +58,7 @@ SUBJECTS = {
     "ticket_reply": "Odpowiedź na Twoje zgłoszenie",
     "account_transferred": "Zostałeś właścicielem konta firmy",
     "identity_deleted": "Twoje Konto ID zostało usunięte",
+    "office_request": "Biuro rachunkowe prosi o dostęp do konta firmy",
 }
 
 MAX_BACKOFF = timedelta(hours=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
@@ -22,6 +23,18 @@ class AccountRef:
     id: UUID
     public_id: str
     name: str
+    is_accounting_office: bool = False
+
+
+@dataclass(frozen=True)
+class DelegationRef:
+    """Where a delegated person's access to the current account comes from: an accounting
+    office's delegation, and the person's effective level per company (the lower of the
+    client's ceiling and the office's assignment)."""
+
+    id: UUID
+    office: AccountRef
+    company_levels: Mapping[UUID, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -44,6 +57,21 @@ class Scope:
     #: The person's second factors ("app", "email") and what the current account demands.
     mfa_factors: frozenset[str] = field(default_factory=frozenset)
     account_mfa_policy: str = "none"
+    #: Set when the access to the current account comes through an accounting office's
+    #: delegation rather than a membership (role "delegate").
+    delegation: DelegationRef | None = None
+
+    @property
+    def access_source(self) -> str:
+        """"membership" or "delegation": where the access to the current account comes from."""
+        return "delegation" if self.delegation is not None else "membership"
+
+    @property
+    def actor_label(self) -> str:
+        """The person as audit events name them: "Anna Nowak (Biuro Rachunkowe X)" when they
+        act through an office."""
+        person = self.display_name or self.email
+        return f"{person} ({self.delegation.office.name})" if self.delegation else person
 
     @property
     def meets_account_mfa_policy(self) -> bool:

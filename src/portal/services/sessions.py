@@ -14,8 +14,9 @@ from typing import Any
 from uuid import UUID
 
 from portal.db import ENGINE
+from portal.security.permissions import DELEGATE
 from portal.security.tokens import new_token, token_hash
-from portal.services import audit
+from portal.services import audit, delegation_access
 from portal.services.paging import Window, page_count, parse_page
 from portal.services.scope import AccountRef, Client, Scope
 from portal.settings import Settings
@@ -87,7 +88,8 @@ SELECT s.id, s.last_seen_at, s.expires_at, s.account_public_id, s.reauth_at,
        i.totp_confirmed_at IS NOT NULL AS has_app, i.mfa_email_enabled AS has_email,
        coalesce(p.language, '') AS language,
        trim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) AS display_name,
-       a.id AS account_id, a.public_id, a.name AS account_name, a.mfa_policy, m.role
+       a.id AS account_id, a.public_id, a.name AS account_name, a.mfa_policy,
+       a.is_accounting_office, m.role
 FROM session s
 JOIN identity i ON i.id = s.identity
 LEFT JOIN profile p ON p.identity = i.id
@@ -111,6 +113,12 @@ async def load(raw: str, lifetimes: Lifetimes) -> Scope | None:
         return None
     if moment - row["last_seen_at"] >= TOUCH_EVERY:
         await Session.update({Session.last_seen_at: moment}).where(Session.id_hash == id_hash)
+    delegated = None
+    if row["role"] is None and row["account_id"] is not None:
+        # No membership here: an accounting office's delegation may still let the person in.
+        delegated = await delegation_access.find(row["identity_id"], client_id=row["account_id"])
+        if delegated is not None:
+            row = {**row, "role": DELEGATE}
     if row["role"] is None:
         row = {**row, **await _first_membership(row["identity_id"])}
     return Scope.build(
@@ -121,10 +129,12 @@ async def load(raw: str, lifetimes: Lifetimes) -> Scope | None:
         is_staff=row["is_staff"],
         display_name=row["display_name"],
         account=(
-            AccountRef(row["account_id"], row["public_id"], row["account_name"])
+            AccountRef(row["account_id"], row["public_id"], row["account_name"],
+                       bool(row.get("is_accounting_office")))
             if row["role"]
             else None
         ),
+        delegation=delegated.delegation if delegated else None,
         role=row["role"],
         reauth_at=row["reauth_at"],
         mfa_factors=frozenset(
@@ -143,6 +153,7 @@ async def _first_membership(identity_id: UUID) -> dict[str, Any]:
             Membership.account.public_id.as_alias("public_id"),
             Membership.account.name.as_alias("account_name"),
             Membership.account.mfa_policy.as_alias("mfa_policy"),
+            Membership.account.is_accounting_office.as_alias("is_accounting_office"),
         )
         .where(Membership.identity == identity_id)
         .order_by(Membership.account.name)

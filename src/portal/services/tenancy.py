@@ -3,7 +3,8 @@
 Each helper filters by the Scope's current account (``scope.account.id``), so an id from
 another account simply finds nothing and the caller answers 404: the row is never loaded, not
 merely hidden. Companies are narrowed once more for plain members, who see only the companies
-they were given access to (owners and admins manage every company of the account).
+they were given access to (owners and admins manage every company of the account), and for an
+accounting office's people, who see only the companies assigned to them (``scope.delegation``).
 
 Use ``select``/``count``/``exists``/``update``/``get`` instead of ``Table.select()`` for any table
 with an ``account`` column; a test walks the services to keep it that way.
@@ -53,7 +54,10 @@ def owned(table: type[Table], scope: Scope, *, every_company: bool = False) -> W
     condition = table.account == account_id(scope)  # type: ignore[attr-defined]
     if table is Company and not every_company and scope.company_ids is not None:
         condition = condition & Company.id.is_in(list(scope.company_ids) or [None])
-    if table is Company and not every_company and scope.role not in ALL_COMPANIES_ROLES:
+    if table is Company and not every_company and scope.delegation is not None:
+        # An office's person: the companies assigned to them within the client's ceiling.
+        condition = condition & Company.id.is_in(list(scope.delegation.company_levels) or [None])
+    elif table is Company and not every_company and scope.role not in ALL_COMPANIES_ROLES:
         granted = CompanyAccess.select(CompanyAccess.company).where(
             (CompanyAccess.membership.account == scope.account.id)  # type: ignore[union-attr]
             & (CompanyAccess.membership.identity == scope.identity_id)

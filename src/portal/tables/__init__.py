@@ -30,6 +30,7 @@ from portal.tables.oauth import (
     OAuthRefreshToken,
     OAuthSigningKey,
 )
+from portal.tables.offices import Delegation, DelegationAssignment, DelegationCompany
 from portal.tables.support import Ticket, TicketMessage
 
 ALL_TABLES = [
@@ -62,6 +63,9 @@ ALL_TABLES = [
     OAuthConsent,
     OAuthSigningKey,
     OAuthLogin,
+    Delegation,
+    DelegationCompany,
+    DelegationAssignment,
 ]
 
 __all__ = [table.__name__ for table in ALL_TABLES] + ["ALL_TABLES"]

@@ -200,6 +200,7 @@ class AccountsController(Controller):
             {
                 "title": "Twoje konta firm",
                 "choices": found,
+                "delegated_groups": await accounts.delegated_choices(scope, q),
                 "invitations": await invitations.pending_for(scope),
                 "next": safe_next(next, "/"),
                 "htmx": is_htmx(request),

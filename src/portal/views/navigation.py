@@ -10,11 +10,25 @@ class NavEntry:
     label: str
     path: str | None = None
     children: tuple[NavEntry, ...] = field(default=())
+    #: Shown only to some: "office" is an accounting office's owners and admins.
+    only: str = ""
 
     def contains(self, path: str) -> bool:
         if self.path is not None and _under(path, self.path):
             return True
         return any(child.contains(path) for child in self.children)
+
+    def here(self, path: str) -> bool:
+        """This entry's own screen (not one of its children's)."""
+        return self.path is not None and _under(path, self.path)
+
+    def visible(self, scope) -> bool:
+        if self.only == "office":
+            # The link follows the service's rule for who may open the screen.
+            from portal.services.offices import is_office
+
+            return scope is not None and is_office(scope)
+        return True
 
 
 def _under(path: str, entry_path: str) -> bool:
@@ -35,7 +49,8 @@ NAVIGATION: tuple[NavEntry, ...] = (
             NavEntry("Dane do faktury", "/billing"),
         ),
     ),
-    NavEntry("Konto", "/account"),
+    NavEntry("Konto", "/account",
+             children=(NavEntry("Klienci biura", "/office/clients", only="office"),)),
     NavEntry("Firmy", "/companies"),
     NavEntry("Użytkownicy", "/users"),
     NavEntry("Klucze API", "/api-keys"),
