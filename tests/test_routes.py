@@ -35,6 +35,8 @@ PUBLIC = {
     # The invitation link: the invitee may have no ID yet (the token is the proof).
     "/invitations/{token:str}",
     "/invitations/{token:str}/decline",
+    # The footer's language switch works signed out too (a cookie; signed in: the profile).
+    "/language",
 }
 
 

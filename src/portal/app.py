@@ -36,7 +36,7 @@ from portal.views.home import PENDING_SCREENS, HomeController
 from portal.views.mfa import MfaLoginController, MfaSettingsController
 from portal.views.oauth import OAuthController
 from portal.views.offices import ClientOfficesController, OfficeClientsController
-from portal.views.profile import ProfileController
+from portal.views.profile import ProfileController, choose_language
 from portal.views.security import SecurityController
 from portal.views.staff import StaffController
 from portal.views.staff_clients import StaffClientsController
@@ -111,6 +111,7 @@ def create_app(settings: Settings) -> Litestar:
             AuthController,
             SessionController,
             ProfileController,
+            choose_language,
             SecurityController,
             AccountController,
             AccountsController,

@@ -53,6 +53,19 @@ def from_accept_language(header: str | None) -> str:
     return best
 
 
+#: The cookie that keeps the language chosen in the footer while signed out.
+LANGUAGE_COOKIE = "portal_lang"
+
+
+def choose(profile: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """The page's language: the profile's choice, else the footer's (cookie), else the
+    browser's (Accept-Language), else Polish."""
+    for chosen in (profile, cookie):
+        if chosen in LANGUAGES:
+            return chosen
+    return from_accept_language(accept_language)
+
+
 #: The time zone people read times in (the vendor's customers are in Poland), in pages, mail
 #: and the end of a chosen day.
 ZONE = ZoneInfo("Europe/Warsaw")

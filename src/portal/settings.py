@@ -38,6 +38,13 @@ class Settings:
     #: default: the peer's own address is the client's (audit events, per-address limits).
     trusted_proxies: tuple[str, ...] = ()
     static_dir: Path = field(default_factory=lambda: ROOT / "static")
+    #: The footer of every page (issue 13): the vendor's help centre, privacy policy, terms
+    #: and contact line.
+    help_url: str = "/support"
+    privacy_url: str = "https://www.example.com/polityka-prywatnosci"
+    terms_url: str = "https://www.example.com/regulamin"
+    vendor_contact: str = (
+        "Dostawca oprogramowania sp. z o.o. · pomoc@example.com · +48 22 000 00 00")
 
     @property
     def https(self) -> bool:
@@ -64,6 +71,11 @@ class Settings:
             session_absolute_seconds=int(env.get("PORTAL_SESSION_ABSOLUTE_SECONDS") or 86400),
             api_rate_per_minute=int(env.get("PORTAL_API_RATE_PER_MINUTE") or 600),
             trusted_proxies=trusted_proxies(env.get("PORTAL_TRUSTED_PROXIES")),
+            brand=env.get("PORTAL_BRAND") or cls.brand,
+            help_url=env.get("PORTAL_HELP_URL") or cls.help_url,
+            privacy_url=env.get("PORTAL_PRIVACY_URL") or cls.privacy_url,
+            terms_url=env.get("PORTAL_TERMS_URL") or cls.terms_url,
+            vendor_contact=env.get("PORTAL_VENDOR_CONTACT") or cls.vendor_contact,
         )
         if not settings.secret_key:
             settings = replace(settings, secret_key=_stored_secret(data_dir))
@@ -81,6 +93,11 @@ class Settings:
             "PORTAL_SESSION_ABSOLUTE_SECONDS": str(self.session_absolute_seconds),
             "PORTAL_API_RATE_PER_MINUTE": str(self.api_rate_per_minute),
             "PORTAL_TRUSTED_PROXIES": ",".join(self.trusted_proxies),
+            "PORTAL_BRAND": self.brand,
+            "PORTAL_HELP_URL": self.help_url,
+            "PORTAL_PRIVACY_URL": self.privacy_url,
+            "PORTAL_TERMS_URL": self.terms_url,
+            "PORTAL_VENDOR_CONTACT": self.vendor_contact,
         }
         if self.database_url:
             env["PORTAL_DATABASE_URL"] = self.database_url

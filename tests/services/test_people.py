@@ -457,6 +457,23 @@ async def test_the_list_shows_members_and_invitations_searches_sorts_and_pages(s
     assert (await people.list_page(scope, role="boss", status="x", mfa="y")).total == 32
 
 
+async def test_an_invitation_counts_only_the_companies_it_gives_access_to(settings):
+    """Issue 13: "no access" in the matrix is not a company the invitee gets."""
+    _, account, scope = await owned_account()
+    second = await factories.company(account["id"], name="Druga")
+    third = await factories.company(account["id"], name="Trzecia")
+    await people.add(settings, scope, {"email": "jedna@example.com", "role": "member"},
+                     {str(account["main_company_id"]): "edit", str(second): "none",
+                      str(third): "none"}, CLIENT)
+    await people.add(settings, scope, {"email": "zadna@example.com", "role": "member"},
+                     {str(account["main_company_id"]): "none", str(second): "none"}, CLIENT)
+    await people.add(settings, scope, {"email": "dwie@example.com", "role": "member"},
+                     {str(second): "view", str(third): "manage"}, CLIENT)
+    invited = await people.list_page(scope, status="invited")
+    assert sorted((r["email"], r["company_count"]) for r in invited.rows) == [
+        ("dwie@example.com", 2), ("jedna@example.com", 1), ("zadna@example.com", 0)]
+
+
 async def test_the_list_shows_who_meets_the_mfa_policy():
     _, account, scope = await owned_account()
     await member_of(account, "bez@example.com")

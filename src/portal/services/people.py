@@ -232,7 +232,8 @@ SELECT found.id, found.status, found.role, found.created_at, found.identity_id, 
        v.expires_at, coalesce(v.expires_at <= now(), false) AS lapsed,
        CASE WHEN found.role IN ('owner', 'admin') THEN every.companies
             WHEN found.status = 'invited' THEN
-                (SELECT count(*) FROM jsonb_object_keys(v.company_levels))
+                (SELECT count(*) FROM jsonb_each_text(v.company_levels) AS level
+                 WHERE level.value <> 'none')
             ELSE (SELECT count(*) FROM company_access ca WHERE ca.membership = found.id)
        END::int AS company_count
 FROM found

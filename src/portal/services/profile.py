@@ -53,3 +53,19 @@ async def update(scope: Scope, values: dict[str, str], client: Client) -> dict[s
             await Profile.insert(Profile(identity=scope.identity_id, **clean))
         await audit.record("identity:profile:update", client=client, identity_id=scope.identity_id)
     return clean
+
+
+async def set_language(scope: Scope, language: str, client: Client) -> None:
+    """The footer's language switch, signed in: only the profile's language changes."""
+    if language not in ("pl", "en"):
+        raise InvalidInput({"language": "Wybierz język z listy."})
+    async with ENGINE.transaction():
+        updated = (
+            await Profile.update({Profile.language: language})
+            .where(Profile.identity == scope.identity_id)
+            .returning(Profile.id)
+        )
+        if not updated:
+            await Profile.insert(Profile(identity=scope.identity_id, language=language))
+        await audit.record("identity:profile:update", client=client, identity_id=scope.identity_id,
+                           fields="language")

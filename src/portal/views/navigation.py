@@ -12,6 +12,8 @@ class NavEntry:
     children: tuple[NavEntry, ...] = field(default=())
     #: Shown only to some: "office" is an accounting office's owners and admins.
     only: str = ""
+    #: the name of its icon in static/vendor/lucide-sprite.svg
+    icon: str = ""
 
     def contains(self, path: str) -> bool:
         if self.path is not None and _under(path, self.path):
@@ -38,22 +40,23 @@ def _under(path: str, entry_path: str) -> bool:
 
 
 NAVIGATION: tuple[NavEntry, ...] = (
-    NavEntry("Strona główna", "/"),
-    NavEntry("Aplikacje i usługi", "/apps"),
-    NavEntry("Centrum wsparcia", "/support"),
+    NavEntry("Strona główna", "/", icon="house"),
+    NavEntry("Aplikacje i usługi", "/apps", icon="layout-grid"),
+    NavEntry("Centrum wsparcia", "/support", icon="life-buoy"),
     NavEntry(
         "Panel klienta",
         children=(
-            NavEntry("Zamówienia", "/orders"),
-            NavEntry("Moje produkty", "/products"),
-            NavEntry("Dane do faktury", "/billing"),
+            NavEntry("Zamówienia", "/orders", icon="receipt"),
+            NavEntry("Moje produkty", "/products", icon="package"),
+            NavEntry("Dane do faktury", "/billing", icon="file-text"),
         ),
     ),
-    NavEntry("Konto", "/account",
-             children=(NavEntry("Klienci biura", "/office/clients", only="office"),)),
-    NavEntry("Firmy", "/companies"),
-    NavEntry("Użytkownicy", "/users"),
-    NavEntry("Klucze API", "/api-keys"),
+    NavEntry("Konto", "/account", icon="building",
+             children=(NavEntry("Klienci biura", "/office/clients", only="office",
+                                icon="briefcase"),)),
+    NavEntry("Firmy", "/companies", icon="building-2"),
+    NavEntry("Użytkownicy", "/users", icon="users"),
+    NavEntry("Klucze API", "/api-keys", icon="key-round"),
 )
 
 

@@ -12,7 +12,7 @@ from urllib.parse import quote, urlsplit
 from litestar import Request, Response
 from litestar.response import Redirect, Template
 
-from portal.i18n import from_accept_language, translator
+from portal.i18n import LANGUAGE_COOKIE, choose, translator
 from portal.services.scope import Scope
 from portal.settings import Settings
 from portal.views.flash import clear_flash_cookie, flash_cookie, read_flash
@@ -35,9 +35,8 @@ def is_htmx(request: Request) -> bool:
 
 def language_of(request: Request) -> str:
     scope = scope_of(request)
-    if scope is not None and scope.language:
-        return scope.language
-    return from_accept_language(request.headers.get("accept-language"))
+    return choose(scope.language if scope is not None else None,
+                  request.cookies.get(LANGUAGE_COOKIE), request.headers.get("accept-language"))
 
 
 def base_context(request: Request) -> dict[str, Any]:
@@ -52,6 +51,8 @@ def base_context(request: Request) -> dict[str, Any]:
         "brand": settings.brand,
         "dev": settings.dev,
         "idle_seconds": settings.session_idle_seconds,
+        "footer": {"help_url": settings.help_url, "privacy_url": settings.privacy_url,
+                   "terms_url": settings.terms_url, "contact": settings.vendor_contact},
     }
 
 
