@@ -8,7 +8,7 @@ process they share it. Which Chromium runs is e2e.browser's choice.
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -19,6 +19,7 @@ from e2e.data import Person
 from e2e.data import make_person as _make_person
 from e2e.pages import Layout, LoginPage
 from e2e.server import Server, running_server
+from portal.tables import OAuthSigningKey
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "test-results"
@@ -39,7 +40,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
 
 
 @pytest.fixture(scope="session")
-def server(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+async def server(database_url: str, engine: None,
+                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Server]:
+    # tests/ (same run, same database) may leave an OpenID signing key encrypted under its own
+    # PORTAL_SECRET_KEY, which this server could not decrypt: it makes its own instead.
+    await OAuthSigningKey.delete(force=True)
     with running_server(database_url, tmp_path_factory.mktemp("e2e-server")) as running:
         yield running
 

@@ -1,36 +1,44 @@
-"""A small relying-party application for the single sign-on e2e tests, run as its own process:
+"""The single sign-on e2e suite's Python relying party, built on Authlib (an OpenID-certified
+client library), run as its own process:
 
     python -m e2e.relying_party --port 9001 --portal http://127.0.0.1:8000 \
         --client-id app_... --client-secret ... --name "Aplikacja A"
 
-It signs people in with the authorization code flow + PKCE, verifies the ID token against
-the portal's JWKS (iss, aud, exp, nonce), and ends its sessions on a back-channel logout.
-``/login`` sends the authorization request by GET, ``/login-post`` shows a form that sends it
-by POST; ``/logout`` and ``/logout-post`` do the same for RP-initiated logout. With
-``--private-key FILE`` (a private JWK) it authenticates with private_key_jwt instead of its
-secret; ``--ui-locales`` asks for the portal's pages in that language.
+It does what the Node one (e2e/clients/node/relying_party.mjs, panva's openid-client) does,
+with the same pages, so one test drives either (the contract is in e2e/test_single_sign_on.py):
+the authorization code flow with PKCE, sent by GET (``/login``) or as a form by POST
+(``/login-post``); the callback checks ``state`` and ``iss`` (RFC 9207) and Authlib's
+``CodeIDToken`` checks the ID token (signature from the JWKS, iss, aud, exp, nonce, at_hash);
+``/tokens`` refreshes (rotation), introspects, revokes and shows what the portal answered;
+``/logout`` and ``/logout-post`` are RP-initiated logout by GET and POST;
+``POST /backchannel-logout`` ends the session a logout token names. ``--private-key FILE``
+(a private JWK) authenticates with private_key_jwt instead of the secret; ``--ui-locales``
+asks for the portal's pages in that language. (The single-page app is the Node one's.)
 """
 
 from __future__ import annotations
 
 import argparse
-import base64
-import hashlib
 import html
 import json
 import secrets
 import threading
-import time
 from http.cookies import SimpleCookie
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlparse
 
 import httpx
+from authlib.common.security import generate_token
+from authlib.integrations.httpx_client import OAuth2Client, OAuthError
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from authlib.oidc.core import CodeIDToken
 from joserfc import jwt
-from joserfc.jwk import JWKRegistry, KeySet
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet, RSAKey
 
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+SCOPE = "openid email profile accounts offline_access"
 
 
 class RelyingParty:
@@ -39,57 +47,120 @@ class RelyingParty:
         self.base = f"http://127.0.0.1:{args.port}"
         self.meta = httpx.get(f"{args.portal}/.well-known/openid-configuration").json()
         self.pending: dict[str, dict] = {}  # state -> nonce, verifier
-        self.sessions: dict[str, dict] = {}  # cookie -> claims, id_token
+        self.sessions: dict[str, dict] = {}  # cookie -> claims, tokens
         self.lock = threading.Lock()
-
-        self.private_key = (JWKRegistry.import_key(json.loads(Path(args.private_key).read_text()))
+        self.private_key = (RSAKey.import_key(json.loads(Path(args.private_key).read_text()))
                             if args.private_key else None)
 
-    def client_auth(self) -> dict:
-        """httpx arguments that authenticate this client: its secret, or a signed assertion."""
+    def oauth(self) -> OAuth2Client:
+        """An Authlib client for one request (they are not shared between threads). With a
+        private key, Authlib signs a client assertion whose audience is the URL it calls."""
+        common = {"scope": SCOPE, "redirect_uri": self.base + "/callback",
+                  "code_challenge_method": "S256", "timeout": 10}
         if self.private_key is None:
-            return {"auth": (self.args.client_id, self.args.client_secret), "data": {}}
-        now = int(time.time())
-        assertion = jwt.encode(
-            {"alg": "RS256", "kid": self.private_key.kid},
-            {"iss": self.args.client_id, "sub": self.args.client_id,
-             "aud": self.meta["token_endpoint"], "jti": secrets.token_hex(12),
-             "iat": now, "exp": now + 60}, self.private_key)
-        return {"data": {"client_assertion_type":
-                         "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                         "client_assertion": assertion}}
+            return OAuth2Client(self.args.client_id, self.args.client_secret or None,
+                                token_endpoint_auth_method="client_secret_basic", **common)
+        client = OAuth2Client(self.args.client_id, self.private_key,
+                              token_endpoint_auth_method="private_key_jwt",
+                              revocation_endpoint_auth_method="private_key_jwt", **common)
+        client.register_client_auth_method(
+            PrivateKeyJWT(alg="RS256", headers={"kid": self.private_key.kid}))
+        return client
 
-    def authorization_request(self, query: dict) -> dict:
-        state, nonce = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
-        verifier = secrets.token_urlsafe(48)
-        challenge = base64.urlsafe_b64encode(
-            hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    def authorization_url(self, query: dict) -> str:
+        state, nonce, verifier = generate_token(24), generate_token(24), generate_token(48)
         with self.lock:
             self.pending[state] = {"nonce": nonce, "verifier": verifier}
-        params = {"client_id": self.args.client_id, "response_type": "code",
-                  "redirect_uri": self.base + "/callback",
-                  "scope": "openid email profile accounts", "state": state,
-                  "nonce": nonce, "code_challenge": challenge,
-                  "code_challenge_method": "S256"}
+        extra = {"nonce": nonce}
         if query.get("account"):
-            params["account"] = query["account"]
+            extra["account"] = query["account"]
         if self.args.ui_locales:
-            params["ui_locales"] = self.args.ui_locales
-        return params
+            extra["ui_locales"] = self.args.ui_locales
+        client = self.oauth()
+        if query.get("scope"):
+            client.scope = query["scope"]
+        url, _ = client.create_authorization_url(self.meta["authorization_endpoint"],
+                                                 state=state, code_verifier=verifier, **extra)
+        return url
+
+    def callback(self, url: str, query: dict) -> dict:
+        """The authorization response: ``iss`` and ``state`` first (an error response
+        carries them too), then the code exchange and the ID token."""
+        if query.get("iss") != self.meta["issuer"]:
+            raise RelyingPartyError("iss")
+        with self.lock:
+            pending = self.pending.pop(query.get("state", ""), None)
+        if pending is None:
+            raise RelyingPartyError("state")
+        if "error" in query:
+            raise RelyingPartyError(query["error"])
+        with self.oauth() as client:
+            tokens = client.fetch_token(self.meta["token_endpoint"], authorization_response=url,
+                                        code_verifier=pending["verifier"])
+        return {"claims": self.id_token_claims(tokens, pending["nonce"]), "tokens": tokens}
+
+    def id_token_claims(self, tokens: dict, nonce: str | None) -> dict:
+        """What Authlib's OpenID client does (``parse_id_token``): verify with the JWKS,
+        then ``CodeIDToken`` validates iss, aud, exp, iat, nonce and at_hash."""
+        decoded = jwt.decode(tokens["id_token"], self.keys(),
+                             algorithms=self.meta["id_token_signing_alg_values_supported"])
+        claims = CodeIDToken(decoded.claims, decoded.header,
+                             {"iss": {"values": [self.meta["issuer"]]}},
+                             {"nonce": nonce, "client_id": self.args.client_id,
+                              "access_token": tokens["access_token"]})
+        claims.validate(leeway=30)
+        return dict(claims)
+
+    def tokens_report(self, session: dict) -> dict[str, str]:
+        """Refresh (the refresh token must rotate and a new ID token verify), introspect the
+        new access token, revoke the new refresh token, then introspect and use it again:
+        what the portal answered to each, as the library reports it."""
+        report: dict[str, str] = {}
+        old = session["tokens"]
+        with self.oauth() as client:
+            fresh = client.refresh_token(self.meta["token_endpoint"],
+                                         refresh_token=old["refresh_token"])
+            claims = self.id_token_claims(fresh, None)
+            report["rotated"] = str(fresh["refresh_token"] != old["refresh_token"]).lower()
+            report["same-person"] = str(claims["sub"] == session["claims"]["sub"]).lower()
+            answer = client.introspect_token(self.meta["introspection_endpoint"],
+                                             token=fresh["access_token"]).json()
+            report["introspection"] = (f"{str(answer['active']).lower()} "
+                                       f"{answer.get('client_id', '')}")
+            client.revoke_token(self.meta["revocation_endpoint"],
+                                token=fresh["refresh_token"],
+                                token_type_hint="refresh_token").raise_for_status()
+            answer = client.introspect_token(self.meta["introspection_endpoint"],
+                                             token=fresh["refresh_token"]).json()
+            report["after-revocation"] = str(answer["active"]).lower()
+            try:
+                client.refresh_token(self.meta["token_endpoint"],
+                                     refresh_token=fresh["refresh_token"])
+                report["refresh-after-revocation"] = "accepted"
+            except OAuthError as error:
+                report["refresh-after-revocation"] = error.error
+        return report
 
     def logout_request(self, session: dict) -> dict:
-        return {"id_token_hint": session["id_token"], "state": "bye",
+        return {"id_token_hint": session["tokens"]["id_token"], "state": "bye",
                 "post_logout_redirect_uri": self.base + "/bye"}
 
     def keys(self) -> KeySet:
         return KeySet.import_key_set(httpx.get(self.meta["jwks_uri"]).json())
 
-    def verify(self, token: str) -> dict:
+    def logout_token_claims(self, token: str) -> dict:
+        """A back-channel logout token (OpenID Connect Back-Channel Logout 1.0 §2.6)."""
         claims = jwt.decode(token, self.keys()).claims
         jwt.JWTClaimsRegistry(iss={"essential": True, "value": self.meta["issuer"]},
                               aud={"essential": True, "value": self.args.client_id},
-                              exp={"essential": True}).validate(claims)
+                              iat={"essential": True}).validate(claims)
+        if BACKCHANNEL_EVENT not in claims.get("events", {}) or "nonce" in claims:
+            raise RelyingPartyError("not a logout token")
         return claims
+
+
+class RelyingPartyError(Exception):
+    """The reason a sign-in was refused, shown on the page."""
 
 
 def make_handler(rp: RelyingParty):
@@ -131,66 +202,53 @@ def make_handler(rp: RelyingParty):
                     claims = session["claims"]
                     self._send(200, f"<p id='who'>Zalogowano: {html.escape(claims['email'])}</p>"
                                f"<p id='account'>Konto: {html.escape(claims.get('account', '-'))}"
-                               f"</p><p><a href='/logout'>Wyloguj z aplikacji</a></p>"
+                               f"</p><p><a href='/tokens'>Tokeny</a></p>"
+                               f"<p><a href='/logout'>Wyloguj z aplikacji</a></p>"
                                f"<p><a href='/logout-post'>Wylogowanie formularzem (POST)</a></p>")
                 else:
                     self._send(200, "<p id='who'>Niezalogowano</p>"
                                "<p><a href='/login'>Zaloguj przez Konto ID</a></p>"
                                "<p><a href='/login-post'>Logowanie formularzem (POST)</a></p>")
             elif url.path == "/login":
-                params = rp.authorization_request(query)
-                self._redirect(rp.meta["authorization_endpoint"] + "?" + urlencode(params))
+                self._redirect(rp.authorization_url(query))
             elif url.path == "/login-post":
-                self._send(200, _form(rp.meta["authorization_endpoint"],
-                                      rp.authorization_request(query),
+                action, _, fields = rp.authorization_url(query).partition("?")
+                self._send(200, _form(action, {k: v[0] for k, v in parse_qs(fields).items()},
                                       "Zaloguj przez Konto ID (POST)"))
             elif url.path == "/callback":
-                with rp.lock:
-                    pending = rp.pending.pop(query.get("state", ""), None)
-                if pending is None or "code" not in query:
-                    error = html.escape(query.get("error", "state"))
-                    self._send(400, f"<p id='error'>Błąd: {error}</p>")
-                    return
-                auth = rp.client_auth()
-                response = httpx.post(rp.meta["token_endpoint"], data={
-                    "grant_type": "authorization_code", "code": query["code"],
-                    "redirect_uri": rp.base + "/callback", "code_verifier": pending["verifier"],
-                    **auth["data"]}, auth=auth.get("auth"))
-                if response.status_code != 200:
-                    self._send(400, f"<p id='error'>{html.escape(response.text)}</p>")
-                    return
-                tokens = response.json()
-                claims = rp.verify(tokens["id_token"])
-                if claims.get("nonce") != pending["nonce"]:
-                    self._send(400, "<p id='error'>nonce</p>")
+                try:
+                    session = rp.callback(rp.base + self.path, query)
+                except (RelyingPartyError, OAuthError, JoseError, ValueError) as error:
+                    reason = getattr(error, "error", None) or str(error)
+                    self._send(400, f"<p id='error'>Błąd: {html.escape(reason)}</p>")
                     return
                 key = secrets.token_urlsafe(24)
                 with rp.lock:
-                    rp.sessions[key] = {"claims": claims, "id_token": tokens["id_token"]}
+                    rp.sessions[key] = session
                 self._redirect("/", {"Set-Cookie": f"rp={key}; HttpOnly; Path=/"})
-            elif url.path == "/logout":
+            elif url.path == "/tokens":
+                _, session = self._session()
+                if not session:
+                    self._redirect("/")
+                    return
+                report = rp.tokens_report(session)
+                self._send(200, "<dl>" + "".join(
+                    f"<dt>{name}</dt><dd id='{name}'>{html.escape(value)}</dd>"
+                    for name, value in report.items()) + "</dl>")
+            elif url.path in ("/logout", "/logout-post"):
                 key, session = self._session()
                 if not session:
                     self._redirect("/")
                     return
                 with rp.lock:
                     rp.sessions.pop(key, None)
-                self._redirect(rp.meta["end_session_endpoint"] + "?" + urlencode(
-                    rp.logout_request(session)))
-            elif url.path == "/logout-post":
-                key, session = self._session()
-                if not session:
-                    self._redirect("/")
-                    return
-                with rp.lock:
-                    rp.sessions.pop(key, None)
-                self._send(200, _form(rp.meta["end_session_endpoint"],
-                                      rp.logout_request(session), "Wyloguj w Koncie ID (POST)"))
-            elif url.path == "/spa":
-                self._send(200, "<p id='who'>Niezalogowano</p>"
-                           "<p><button type='button' id='spa-login'>Zaloguj (SPA)</button></p>"
-                           f"<script>{SPA_SCRIPT % json.dumps(rp.args.portal)}</script>"
-                           .replace("CLIENT_ID", rp.args.client_id))
+                if url.path == "/logout":
+                    self._redirect(rp.meta["end_session_endpoint"] + "?" + urlencode(
+                        rp.logout_request(session)))
+                else:
+                    self._send(200, _form(rp.meta["end_session_endpoint"],
+                                          rp.logout_request(session),
+                                          "Wyloguj w Koncie ID (POST)"))
             elif url.path == "/bye":
                 self._send(200, "<p id='who'>Wylogowano</p>")
             else:
@@ -203,8 +261,7 @@ def make_handler(rp: RelyingParty):
             length = int(self.headers.get("Content-Length", 0))
             form = parse_qs(self.rfile.read(length).decode())
             try:
-                claims = rp.verify(form["logout_token"][0])
-                assert BACKCHANNEL_EVENT in claims["events"] and "nonce" not in claims
+                claims = rp.logout_token_claims(form["logout_token"][0])
             except Exception:  # any invalid token is refused
                 self._send(400, "<p>bad logout token</p>")
                 return
@@ -215,42 +272,6 @@ def make_handler(rp: RelyingParty):
             self._send(200, "<p>ok</p>")
 
     return Handler
-
-
-#: A single-page app in a few lines: the code flow with PKCE from the browser, then the token
-#: and userinfo endpoints called across origins (CORS), as a public client (no secret).
-SPA_SCRIPT = """
-const portal = %s, clientId = "CLIENT_ID", redirectUri = location.origin + "/spa";
-const b64 = (bytes) => btoa(String.fromCharCode(...new Uint8Array(bytes)))
-  .replace(/\\+/g, "-").replace(/\\//g, "_").replace(/=+$/, "");
-async function start() {
-  const meta = await (await fetch(portal + "/.well-known/openid-configuration")).json();
-  const verifier = b64(crypto.getRandomValues(new Uint8Array(32)));
-  const challenge = b64(await crypto.subtle.digest("SHA-256",
-                                                   new TextEncoder().encode(verifier)));
-  const state = b64(crypto.getRandomValues(new Uint8Array(16)));
-  sessionStorage.setItem("spa", JSON.stringify({verifier, state}));
-  location.href = meta.authorization_endpoint + "?" + new URLSearchParams({
-    client_id: clientId, redirect_uri: redirectUri, response_type: "code",
-    scope: "openid email", state, code_challenge: challenge,
-    code_challenge_method: "S256"});
-}
-async function finish(code, state) {
-  const saved = JSON.parse(sessionStorage.getItem("spa") || "{}");
-  if (state !== saved.state) throw new Error("state");
-  const meta = await (await fetch(portal + "/.well-known/openid-configuration")).json();
-  const tokens = await (await fetch(meta.token_endpoint, {method: "POST", body:
-    new URLSearchParams({grant_type: "authorization_code", code, redirect_uri: redirectUri,
-                         code_verifier: saved.verifier, client_id: clientId})})).json();
-  const info = await (await fetch(meta.userinfo_endpoint, {headers:
-    {Authorization: "Bearer " + tokens.access_token}})).json();
-  document.getElementById("who").textContent = "Zalogowano: " + info.email;
-}
-document.getElementById("spa-login").addEventListener("click", start);
-const query = new URLSearchParams(location.search);
-if (query.get("code")) finish(query.get("code"), query.get("state")).catch(
-  (error) => { document.getElementById("who").textContent = "Błąd: " + error; });
-"""
 
 
 def _form(action: str, fields: dict, label: str) -> str:
