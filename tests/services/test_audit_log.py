@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 
-from portal.services import audit_log
+from portal.services import audit_log, paging
 from portal.tables import AuditEvent
 from portal.testing import factories
 from tests.conftest import counting_queries
@@ -100,3 +100,32 @@ async def test_the_export_walks_by_key_in_batches(monkeypatch):
         scope, audit_log.parse_filters(who="bogdan"))])
     rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     assert len(rows) == 11 and {row[4] for row in rows[1:]} == {"bogdan@example.com"}
+
+
+async def test_next_pages_are_read_by_key_in_one_statement(monkeypatch):
+    """Issue 20: the "next" link's cursor reads the page after the last event shown (no
+    OFFSET), still one statement; a stale or tampered cursor falls back to the number."""
+    monkeypatch.setattr(audit_log, "COUNT_CAP", 120)
+    scope, account = await owner_with_events(200)
+    whole = await every_event(account)
+    for filters in (audit_log.Filters(), audit_log.parse_filters(what="account")):
+        expected = [row["id"] for row in (await audit_log.page(scope, filters, 1)).rows]
+        number = 1
+        page = await audit_log.page(scope, filters, 1)
+        seen = [row["id"] for row in page.rows]
+        while page.next_cursor:
+            number += 1
+            with counting_queries() as queries:
+                page = await audit_log.page(scope, filters, number, page.next_cursor)
+            assert queries["count"] == 1 and page.page == number
+            seen += [row["id"] for row in page.rows]
+        numbered = []
+        for n in range(1, page.pages + 1):
+            numbered += [row["id"] for row in (await audit_log.page(scope, filters, n)).rows]
+        assert seen == numbered and seen[:len(expected)] == expected
+    assert len(whole) == 200
+    second = await audit_log.page(scope, audit_log.Filters(), 2)
+    for cursor in ("zepsuty", "", "x" * 5000, paging.encode_cursor("audit", ["2020", "x"]),
+                   paging.encode_cursor("name", [whole[0]])):
+        again = await audit_log.page(scope, audit_log.Filters(), 2, cursor)
+        assert [row["id"] for row in again.rows] == [row["id"] for row in second.rows]

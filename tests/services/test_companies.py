@@ -12,10 +12,11 @@ import asyncpg
 import pytest
 
 import portal.services
-from portal.services import companies, tenancy
+from portal.services import companies, paging, tenancy
 from portal.services.errors import InvalidInput, NotFound
 from portal.tables import AuditEvent, Company
 from portal.testing import factories
+from tests.conftest import counting_queries
 from tests.services.test_accounts import CLIENT, scope_for
 
 NEW = {"name": "Piekarnia Pod Lipą", "nip": "774-000-14-54", "street": "ul. Lipowa 3",
@@ -253,3 +254,52 @@ async def matching(scope, query) -> set:
     rows = await tenancy.select(Company, scope, Company.id).where(
         companies.search_condition(query))
     return {row["id"] for row in rows}
+
+
+async def test_next_and_previous_pages_are_read_by_key_and_hold_the_whole_order():
+    """Issue 20: following the cursors of "next" and "previous" visits every row of the one
+    ordered list once, in every sort and for a search; a cursor that is tampered with, from
+    another sort or another account's company, falls back to the page number."""
+    scope, mine, _other, _theirs, their_company = await two_tenants()
+    await many(scope, mine, 60)
+    await Company.insert(*[
+        Company(account=mine["id"], key=uuid.uuid4().hex[:16], name=name, nip="1111111111")
+        for name in ("Bliźniak", "bliźniak", "BLIŹNIAK", "Bliźniak")
+    ])
+    for sort in companies.SORTS:
+        for query in (None, "firma 00"):
+            whole = [row["id"] for row in await _ordered(
+                tenancy.select(Company, scope, Company.id), sort)
+                if query is None or row["id"] in await matching(scope, query)]
+            page = await companies.list_page(scope, query, sort, "1")
+            seen = [row["id"] for row in page.rows]
+            while page.next_cursor:
+                page = await companies.list_page(scope, query, sort, str(page.page + 1),
+                                                 page.next_cursor)
+                seen += [row["id"] for row in page.rows]
+            assert seen == whole, (sort, query)
+            back = [row["id"] for row in page.rows]
+            while page.page > 1:
+                page = await companies.list_page(scope, query, sort, str(page.page - 1),
+                                                 None, page.prev_cursor)
+                back = [row["id"] for row in page.rows] + back
+            assert back == whole, (sort, query)
+    second = await companies.list_page(scope, None, "name", "2")
+    foreign = paging.encode_cursor("name", [their_company])
+    for cursor in ("x", "", "A" * 5000, paging.encode_cursor("-name", [uuid.uuid4()]), foreign,
+                   paging.encode_cursor("name", ["not-a-uuid"]), paging.encode_cursor("name", [])):
+        for after, before in ((cursor, None), (None, cursor)):
+            fallback = await companies.list_page(scope, None, "name", "2", after, before)
+            assert fallback.rows == second.rows, cursor
+
+
+async def test_a_keyed_page_costs_no_more_queries_and_reads_no_offset():
+    scope, mine, *_ = await two_tenants()
+    await many(scope, mine, 80)
+    first = await companies.list_page(scope, None, "name", "1")
+    with counting_queries() as keyed:
+        second = await companies.list_page(scope, None, "name", "2", first.next_cursor)
+    with counting_queries() as numbered:
+        await companies.list_page(scope, None, "name", "2")
+    assert keyed["count"] == numbered["count"] == 2  # the count and the page
+    assert second.first == 26 and second.prev_cursor and second.next_cursor

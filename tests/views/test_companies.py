@@ -297,3 +297,35 @@ async def test_a_members_edit_level_lets_them_change_that_company_only(client):
     assert (await Company.select(Company.name).where(Company.id == other).first()
             )["name"] == "Druga Spółka"
     assert (await client.get("/companies/new")).status_code == 403  # adding stays with admins
+
+
+async def test_the_next_and_previous_links_carry_a_cursor_with_and_without_htmx(client):
+    """Issue 20: "Następna strona" reads the next page by key; the same link works as a plain
+    link (whole page) and as an htmx fragment, with the same number of queries as page 1."""
+    _, account = await owner_signed_in(client)
+    await add_companies(account, 60)
+    first = await client.get("/companies?sort=name", headers=HTMX)
+    link = re.search(r'id="companies-next" href="([^"]+)"', first.text).group(1).replace(
+        "&amp;", "&")
+    assert "page=2" in link and "after=" in link
+    await client.get(link, headers=HTMX)  # warm up
+    with counting_queries() as keyed:
+        second = await client.get(link, headers=HTMX)
+    with counting_queries() as numbered:
+        await client.get("/companies?sort=name&page=2", headers=HTMX)
+    assert keyed["count"] == numbered["count"]
+    assert f"Firmy 26{DASH}50 z 61" in second.text and "Firma 0025" in second.text
+    assert "Firma 0024" not in second.text
+    whole = await client.get(link)  # without JavaScript: the whole page
+    assert whole.status_code == 200 and "<html" in whole.text and "Firma 0025" in whole.text
+    back = re.search(r'id="companies-prev" href="([^"]+)"', second.text).group(1)
+    assert "before=" not in back  # the first page needs no cursor
+    third_link = re.search(r'id="companies-next" href="([^"]+)"', second.text).group(1)
+    third = await client.get(third_link.replace("&amp;", "&"), headers=HTMX)
+    prev = re.search(r'id="companies-prev" href="([^"]+)"', third.text).group(1)
+    assert "before=" in prev
+    again = await client.get(prev.replace("&amp;", "&"), headers=HTMX)
+    assert f"Firmy 26{DASH}50 z 61" in again.text and "Firma 0025" in again.text
+    tampered = await client.get("/companies?sort=name&page=2&after=%C5%9B" + "x" * 3000,
+                                headers=HTMX)
+    assert tampered.status_code == 200 and "Firma 0025" in tampered.text

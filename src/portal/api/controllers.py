@@ -33,6 +33,8 @@ WRITE = {"api_scope": "write"}
 
 Page = Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1")]
 Query = Annotated[str, Parameter(max_length=100, description="Search by name or NIP")]
+After = Annotated[str, Parameter(max_length=2000, description=(
+    "The previous page's next_cursor: that page's successor, read by key (send page too)"))]
 
 
 def _client(request: Request) -> Client:
@@ -68,11 +70,12 @@ class CompaniesApi(Controller):
     tags = ["companies"]
 
     @get("/", responses=ERRORS, summary="The account's companies, a page at a time")
-    async def list_companies(self, request: Request, page: Page = 1, q: Query = "") -> CompanyPage:
-        result = await companies.list_page(principal_of(request).scope, q, None, page)
+    async def list_companies(self, request: Request, page: Page = 1, q: Query = "",
+                             after: After = "") -> CompanyPage:
+        result = await companies.list_page(principal_of(request).scope, q, None, page, after)
         return CompanyPage(items=[_company(r) for r in await _full(request, result.rows)],
                            total=result.total, page=result.page, pages=result.pages,
-                           per_page=result.per_page)
+                           per_page=result.per_page, next_cursor=result.next_cursor)
 
     @get("/{company_id:uuid}", responses=ERRORS, summary="One company")
     async def get_company(self, request: Request, company_id: FromPath[UUID]) -> CompanyOut:

@@ -60,6 +60,8 @@ class CompanyPage(msgspec.Struct):
     page: int
     pages: int
     per_page: int
+    #: Give it as ``after`` (with ``page`` + 1) for the next page, read by key; "" on the last.
+    next_cursor: str = ""
 
 
 class CompanyIn(msgspec.Struct, forbid_unknown_fields=True):

@@ -17,11 +17,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from portal.security.permissions import Permission
 from portal.services import accounts, companies, tenancy
-from portal.services.paging import Window, page_count, parse_page
+from portal.services.paging import Keyed, decode_cursor, encode_cursor, page_count, parse_page
 from portal.services.scope import Scope
 from portal.tables import AuditEvent
 
@@ -215,18 +216,21 @@ def _decoded(rows: list[dict]) -> list[dict]:
     return rows
 
 
-async def _page_rows(scope: Scope, filters: Filters, number: int) -> tuple[list[dict], int]:
-    """One page's rows and the number of matching events, counted up to the cap + 1."""
+async def _page_rows(scope: Scope, filters: Filters, number: int,
+                     after: tuple[datetime, Any] | None = None) -> tuple[list[dict], int]:
+    """One page's rows and the number of matching events, counted up to the cap + 1; with
+    ``after`` (the previous page's last event) the page is read by key, without OFFSET."""
     require(scope)
     account_id = tenancy.account_id(scope)
     matching = _matching_args(scope, filters)
+    keyed = _matching_args(scope, filters, after) if after else matching
     pattern = companies.like_pattern(filters.who)
     # Not tenancy.raw: the actors' placeholders come first in the text; the account id (from
     # the same gate) starts each _MATCHING.
     rows = await AuditEvent.raw(
         _PAGE,
         filters.who, account_id, pattern, filters.who, filters.who,
-        account_id, *matching, PER_PAGE, (number - 1) * PER_PAGE,
+        account_id, *keyed, PER_PAGE, 0 if after else (number - 1) * PER_PAGE,
         account_id, *matching, _cap(filters) + 1,
     )
     total = rows[0]["total"] if rows else 0
@@ -234,7 +238,7 @@ async def _page_rows(scope: Scope, filters: Filters, number: int) -> tuple[list[
 
 
 @dataclass(frozen=True)
-class EventPage(Window):
+class EventPage(Keyed):
     rows: list[dict[str, Any]]
     total: int
     page: int
@@ -243,6 +247,9 @@ class EventPage(Window):
     #: More than ``total`` events match (the count stopped at COUNT_CAP).
     more: bool = False
     per_page: int = PER_PAGE
+    #: The next page's cursor (its predecessor's last event); "previous" goes by number.
+    next_cursor: str = ""
+    prev_cursor: str = ""
 
     @property
     def total_label(self) -> str:
@@ -250,19 +257,25 @@ class EventPage(Window):
         return f"{self.total:,}".replace(",", "\u00a0") + "+" if self.more else str(self.total)
 
 
-async def page(scope: Scope, filters: Filters, number: object = None) -> EventPage:
+async def page(scope: Scope, filters: Filters, number: object = None,
+               after: object = None) -> EventPage:
     """One page of the account's events, newest first (one statement; a page number past the
-    end costs a second one)."""
+    end, or a cursor that does not lead to that page, costs a second one). ``after`` is the
+    cursor of the "next" link: the page is read by key from the previous page's last event."""
     wanted = parse_page(number)
-    rows, counted = await _page_rows(scope, filters, wanted)
+    edge = decode_cursor(after, "audit", (datetime, UUID)) if wanted > 1 else None
+    rows, counted = await _page_rows(scope, filters, wanted, tuple(edge) if edge else None)
     total = min(counted, _cap(filters))
     pages = page_count(total, PER_PAGE)
     current = min(wanted, pages)
-    if current != wanted:
+    expected = max(0, min(PER_PAGE, total - (current - 1) * PER_PAGE))
+    if current != wanted or (edge and len(rows) < expected):
         rows, _ = await _page_rows(scope, filters, current)
-    rows = rows[:max(0, total - (current - 1) * PER_PAGE)]  # the last page stops at the cap
+    rows = rows[:expected]  # the last page stops at the cap
     return EventPage(rows=rows, total=total, page=current, pages=pages, filters=filters,
-                     more=counted > _cap(filters))
+                     more=counted > _cap(filters),
+                     next_cursor=encode_cursor("audit", [rows[-1]["created_at"], rows[-1]["id"]])
+                     if rows and current < pages else "")
 
 
 CSV_COLUMNS = ("time_utc", "actor_email", "actor_id", "event", "subject_email", "details",

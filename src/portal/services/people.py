@@ -178,6 +178,9 @@ def _choice(raw: object, allowed: tuple[str, ...], default: str = "") -> str:
 #: polish_order migration), NULL without a name; emails sort by their bytes (technical).
 _NAME = "people.sort_name"
 _EMAIL = 'people.search COLLATE "C"'
+#: A lookup per person by primary key: as a join, PostgreSQL hashes all 200,000 identities of a
+#: vendor's database to sort one account's 5,000 people (190 ms against 10 ms).
+_LAST_LOGIN = "(SELECT l.last_login_at FROM identity l WHERE l.id = people.identity_id)"
 
 #: Each sort as its keys: (expression over the narrow rows, direction). ``search`` starts with
 #: the lower-cased email, so it orders by email; ``i`` (identity) and ``p`` (profile) are joined
@@ -189,7 +192,7 @@ _ORDER: dict[str, tuple[tuple[str, str], ...]] = {
     "-name": ((_NAME, "DESC NULLS LAST"), (_EMAIL, "ASC"), ("people.id", "ASC")),
     "role": (("CASE people.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END", "ASC"),
              (_EMAIL, "ASC"), ("people.id", "ASC")),
-    "last_login": (("i.last_login_at", "DESC NULLS LAST"), (_EMAIL, "ASC"),
+    "last_login": ((_LAST_LOGIN, "DESC NULLS LAST"), (_EMAIL, "ASC"),
                    ("people.id", "ASC")),
     "newest": (("people.created_at", "DESC"), ("people.id", "ASC")),
 }
@@ -230,7 +233,8 @@ SELECT found.id, found.status, found.role, found.created_at, found.identity_id, 
        i.last_login_at, coalesce(i.totp_confirmed_at IS NOT NULL, false) AS has_app,
        coalesce(i.mfa_email_enabled, false) AS has_email,
        v.expires_at, coalesce(v.expires_at <= now(), false) AS lapsed,
-       CASE WHEN found.role IN ('owner', 'admin') THEN every.companies
+       CASE WHEN found.role IN ('owner', 'admin') THEN
+                (SELECT count(*) FROM company c WHERE c.account = {})
             WHEN found.status = 'invited' THEN
                 (SELECT count(*) FROM jsonb_each_text(v.company_levels) AS level
                  WHERE level.value <> 'none')
@@ -240,7 +244,6 @@ FROM found
 LEFT JOIN identity i ON i.id = found.identity_id
 LEFT JOIN profile p ON p.identity = found.identity_id
 LEFT JOIN invitation v ON v.id = found.id AND found.status = 'invited'
-CROSS JOIN (SELECT count(*) AS companies FROM company c WHERE c.account = {}) AS every
 ORDER BY FINAL
 """
 

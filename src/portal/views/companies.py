@@ -82,9 +82,11 @@ class CompaniesController(Controller):
         q: FromQuery[str | None] = None,
         sort: FromQuery[str | None] = None,
         page: FromQuery[str | None] = None,
+        after: FromQuery[str | None] = None,
+        before: FromQuery[str | None] = None,
     ) -> Template:
         scope = scope_of(request)
-        listing = await companies.list_page(scope, q, sort, page)
+        listing = await companies.list_page(scope, q, sort, page, after, before)
         return render(
             request,
             "companies.html",

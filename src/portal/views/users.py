@@ -230,7 +230,8 @@ class UsersController(Controller):
     async def audit(self, request: Request) -> Template:
         filters = self._filters(request)
         try:
-            events = await audit_log.page(scope_of(request), filters, _query(request, "page"))
+            events = await audit_log.page(scope_of(request), filters, _query(request, "page"),
+                                          _query(request, "after"))
         except DomainError as error:
             _refuse(error)
             raise
