@@ -21,7 +21,8 @@ from portal.security.csrf import CsrfMiddleware
 from portal.security.headers import security_headers
 from portal.security.input import InputMiddleware
 from portal.security.middleware import SessionMiddleware
-from portal.services import mail, oidc_logout, sessions
+from portal.services import background as work
+from portal.services import oidc_logout, sessions
 from portal.settings import Settings
 from portal.views.account import AccountController, AccountsController
 from portal.views.api_keys import ApiKeysController
@@ -88,8 +89,7 @@ def create_app(settings: Settings) -> Litestar:
 
     async def start() -> None:
         await db.start_pool()
-        if settings.smtp_url:
-            background.append(asyncio.create_task(mail.run_sender(settings)))
+        background.extend(work.start(settings))
 
     async def stop() -> None:
         for task in background:

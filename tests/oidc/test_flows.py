@@ -275,7 +275,7 @@ class _Catcher(BaseHTTPRequestHandler):
         pass
 
 
-async def test_signing_out_of_the_portal_tells_every_app_over_the_back_channel(client):
+async def test_signing_out_of_the_portal_tells_every_app_over_the_back_channel(client, settings):
     server = HTTPServer(("127.0.0.1", 0), _Catcher)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     _Catcher.received = []
@@ -291,7 +291,7 @@ async def test_signing_out_of_the_portal_tells_every_app_over_the_back_channel(c
             sids.add((await decode(client, body["id_token"])).claims["sid"])
         assert len(sids) == 1  # one portal session, one sid
         await client.post_form("/logout", {})
-        await oidc_logout.settle()
+        await oidc_logout.settle(settings)
         for _ in range(20):
             if len(_Catcher.received) == 2:
                 break

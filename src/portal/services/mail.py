@@ -1,8 +1,9 @@
 """Mail: written to the outbox in the caller's transaction, delivered later over SMTP.
 
 A mail server that is down loses nothing: a failed delivery is retried with a growing
-backoff. ``FOR UPDATE SKIP LOCKED`` lets several app processes share the queue without
-sending a mail twice.
+backoff. Several app processes (and machines) share the queue: each claims a batch with
+``FOR UPDATE SKIP LOCKED`` in a committed statement before sending it, so no two send the same
+mail, also across a database failover (see ``deliver_due``).
 
 Mail carries live one-time links and codes (verification, reset, invitations, sign-in
 codes), so a copy of the database must not be a copy of them: bodies are stored encrypted
@@ -12,20 +13,17 @@ what support needs: recipient, subject, template and times.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import re
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.utils import make_msgid
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import aiosmtplib
 from jinja2 import Environment, FileSystemLoader
 
-from portal.db import ENGINE
 from portal.i18n import translator
 from portal.security import totp
 from portal.settings import Settings
@@ -131,7 +129,7 @@ def _message(settings: Settings, row: dict) -> EmailMessage:
     message["From"] = settings.mail_from
     message["To"] = row["to_address"]
     message["Subject"] = row["subject"]
-    message["Message-ID"] = make_msgid(domain="portal.localhost")
+    message["Message-ID"] = message_id(row["id"])
     message.set_content(row["text_body"])
     if row["html_body"]:
         message.add_alternative(row["html_body"], subtype="html")
@@ -153,56 +151,83 @@ async def _send(settings: Settings, message: EmailMessage) -> None:
     )
 
 
-_DUE = """
-SELECT id, to_address, subject, text_body, html_body, attempts FROM outbox_email
-WHERE sent_at IS NULL AND next_attempt_at <= now()
-ORDER BY next_attempt_at LIMIT {} FOR UPDATE SKIP LOCKED
+#: How long a claimed mail is left to its sender before another instance may take it: only
+#: a sender that died between claiming and recording a mail lets it expire.
+CLAIM_FOR = timedelta(minutes=5)
+
+# One statement, committed on its own: the batch is this sender's before it talks to the mail
+# server. SKIP LOCKED: parallel senders take disjoint batches instead of waiting.
+_CLAIM = """
+UPDATE outbox_email SET claimed_until = now() + {}::interval
+WHERE id IN (
+    SELECT id FROM outbox_email
+    WHERE sent_at IS NULL AND next_attempt_at <= now()
+      AND (claimed_until IS NULL OR claimed_until < now())
+    ORDER BY next_attempt_at LIMIT {} FOR UPDATE SKIP LOCKED)
+RETURNING id, to_address, subject, text_body, html_body, attempts
 """
+
+#: Outcomes the database could not take (it was failing over): recorded before anything new
+#: is claimed. id → the update to make.
+_unrecorded: dict[object, dict] = {}
+
+
+def message_id(row_id: object) -> str:
+    """The same Message-ID for every attempt at one outbox mail: should a sender die after
+    the mail server took a mail and before recording it, the copy sent after the claim ran
+    out carries the same id, and mail systems drop it as a duplicate."""
+    return f"<outbox.{row_id}@portal.localhost>"
+
+
+async def _record(row_id: object, values: dict) -> None:
+    await OutboxEmail.update(values).where(OutboxEmail.id == row_id)
+
+
+async def _record_pending() -> None:
+    for row_id, values in list(_unrecorded.items()):
+        await _record(row_id, values)  # raises while the database is still away
+        _unrecorded.pop(row_id, None)
 
 
 async def deliver_due(settings: Settings, batch: int = 20) -> int:
-    """Send what is due; return how many were sent. Failures are rescheduled."""
+    """Send what is due; return how many were sent. Failures are rescheduled.
+
+    Safe with any number of instances: a mail is claimed (committed) before it is sent, and
+    its outcome is recorded after; an outcome the database cannot take (a failover) is kept
+    and recorded first thing next time, while the claim keeps everyone else off the mail."""
     if not settings.smtp_url:
         return 0
+    await _record_pending()
+    rows = await OutboxEmail.raw(_CLAIM, CLAIM_FOR, batch)
     sent = 0
-    async with ENGINE.transaction():
-        for row in await OutboxEmail.raw(_DUE, batch):
-            try:
-                await _send(settings, _message(settings, readable(row, settings.secret_key)))
-            except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
-                log.warning(
-                    "mail %s not delivered (attempt %d): %s",
-                    row["id"],
-                    row["attempts"] + 1,
-                    type(error).__name__,
-                )
-                await OutboxEmail.update(
-                    {
-                        OutboxEmail.attempts: row["attempts"] + 1,
-                        OutboxEmail.next_attempt_at: datetime.now(UTC) + backoff(row["attempts"]),
-                        OutboxEmail.last_error: f"{type(error).__name__}: {error}"[:500],
-                    }
-                ).where(OutboxEmail.id == row["id"])
-            else:
-                sent += 1
-                # Sent: nothing of it stays to be replayed (its links and codes are live).
-                await OutboxEmail.update({
-                    OutboxEmail.sent_at: datetime.now(UTC),
-                    OutboxEmail.text_body: "",
-                    OutboxEmail.html_body: "",
-                }).where(OutboxEmail.id == row["id"])
-    return sent
-
-
-async def run_sender(settings: Settings, interval: float = 2.0) -> None:
-    """The background sender of one app process; cancelled at shutdown."""
-    while True:
+    for row in rows:
         try:
-            while await deliver_due(settings):
-                pass
-        except Exception:  # a broken database must not kill the loop
-            log.exception("mail sender failed; retrying")
-        await asyncio.sleep(interval)
+            await _send(settings, _message(settings, readable(row, settings.secret_key)))
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as error:
+            log.warning(
+                "mail %s not delivered (attempt %d): %s",
+                row["id"],
+                row["attempts"] + 1,
+                type(error).__name__,
+            )
+            outcome = {
+                OutboxEmail.attempts: row["attempts"] + 1,
+                OutboxEmail.next_attempt_at: datetime.now(UTC) + backoff(row["attempts"]),
+                OutboxEmail.last_error: f"{type(error).__name__}: {error}"[:500],
+                OutboxEmail.claimed_until: None,
+            }
+        else:
+            sent += 1
+            # Sent: nothing of it stays to be replayed (its links and codes are live).
+            outcome = {
+                OutboxEmail.sent_at: datetime.now(UTC),
+                OutboxEmail.text_body: "",
+                OutboxEmail.html_body: "",
+                OutboxEmail.claimed_until: None,
+            }
+        _unrecorded[row["id"]] = outcome
+    await _record_pending()
+    return sent
 
 
 async def recent(settings: Settings, limit: int = 50) -> list[dict]:

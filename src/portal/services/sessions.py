@@ -35,6 +35,9 @@ async def _ended(hashes: list[str]) -> None:
             await listener(hashes)
 
 
+ended = _ended  # services/cleanup.py ends the expired sessions it deletes
+
+
 @dataclass(frozen=True)
 class Lifetimes:
     idle: timedelta

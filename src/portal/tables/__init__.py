@@ -22,6 +22,7 @@ from portal.tables.identity import (
 from portal.tables.keys import ApiKey
 from portal.tables.mail import OutboxEmail
 from portal.tables.oauth import (
+    LogoutNotice,
     OAuthClient,
     OAuthCode,
     OAuthConsent,
@@ -66,6 +67,7 @@ ALL_TABLES = [
     Delegation,
     DelegationCompany,
     DelegationAssignment,
+    LogoutNotice,
 ]
 
 __all__ = [table.__name__ for table in ALL_TABLES] + ["ALL_TABLES"]

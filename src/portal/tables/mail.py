@@ -17,3 +17,6 @@ class OutboxEmail(Base, tablename="outbox_email"):
     next_attempt_at = Timestamptz(index=True)
     sent_at = Timestamptz(null=True, default=None, index=True)
     last_error = Text(default="")
+    # Set by the sender that took the mail to send it (migration of 2026-12-03): nobody else
+    # takes it before then, and after then only if that sender died before recording it.
+    claimed_until = Timestamptz(null=True, default=None)

@@ -7,6 +7,7 @@ from piccolo.columns import (
     Array,
     Boolean,
     ForeignKey,
+    Integer,
     OnDelete,
     Text,
     Timestamptz,
@@ -104,3 +105,20 @@ class OAuthLogin(Base, tablename="oauth_login"):
     session_hash = Varchar(length=64, index=True)
     sid = Varchar(length=64)
     one_per_session = Unique(["client", "session_hash"])
+
+
+class LogoutNotice(Base, tablename="logout_notice"):
+    """A back-channel logout notice to send (migration of 2026-12-03): queued in the
+    transaction that ends the session, sent by whichever instance claims it, retried with
+    backoff. The logout token is signed when it is sent (it is valid for two minutes)."""
+
+    client_id = Varchar(length=64)
+    uri = Text()
+    subject = Varchar(length=64)  # the ID's sub; the identity may be gone by then
+    sid = Varchar(length=64)
+    attempts = Integer(default=0)
+    next_attempt_at = Timestamptz()
+    claimed_until = Timestamptz(null=True, default=None)
+    sent_at = Timestamptz(null=True, default=None)
+    gave_up_at = Timestamptz(null=True, default=None)
+    last_error = Text(default="")
