@@ -59,6 +59,8 @@ def connect_kwargs(url: str) -> dict[str, Any]:
         kwargs["password"] = unquote(password)
     if query.get("target_session_attrs"):
         kwargs["target_session_attrs"] = query["target_session_attrs"]
+    if query.get("statement_cache_size"):  # 0 behind PgBouncer in transaction mode
+        kwargs["statement_cache_size"] = int(query["statement_cache_size"])
     return kwargs
 
 
@@ -97,7 +99,10 @@ POOL_CONNECT_TIMEOUT = 5
 def configure(url: str) -> None:
     ENGINE.config.clear()
     ENGINE.config.update(connect_kwargs(url))
-    ENGINE.config["server_settings"] = dict(SERVER_SETTINGS)
+    if ENGINE.config.get("statement_cache_size") != 0:
+        ENGINE.config["server_settings"] = dict(SERVER_SETTINGS)
+    # else: behind a transaction-mode pooler (docs/SCALING.md) no statement is kept prepared
+    # (each is planned for its values anyway), and PgBouncer refuses unknown startup settings.
     ENGINE.config["timeout"] = POOL_CONNECT_TIMEOUT
 
 
@@ -300,7 +305,11 @@ async def migrate(url: str) -> None:
         )
         raise DatabaseUnavailable(f"cannot connect to the database at {where}: {reason}") from error
     try:
-        await lock.execute("SELECT pg_advisory_lock($1)", _MIGRATION_LOCK)
+        # A transaction-scoped lock in a transaction kept open for the whole run: behind a
+        # transaction-mode pooler the transaction pins one server connection, and the lock
+        # ends with it (a session lock would stay on a pooled server connection).
+        await lock.execute("BEGIN")
+        await lock.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
         # Piccolo prints a line per migration (and miscounts them on a fresh database): keep
         # it for the error, show people one line.
         with contextlib.redirect_stdout(io.StringIO()) as chatter:
@@ -310,4 +319,4 @@ async def migrate(url: str) -> None:
         applied = chatter.getvalue().count("[forwards]")
         log.info("database ready%s", f" ({applied} migrations applied)" if applied else "")
     finally:
-        await lock.close()  # closing the connection releases the lock
+        await lock.close()  # closing the connection ends the transaction and the lock
