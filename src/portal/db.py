@@ -138,19 +138,26 @@ PING_TIMEOUT = 3
 
 async def ping() -> bool:
     """Whether the database answers and takes writes. A server in recovery (a standby, or the
-    old primary coming back as one) does not: the load balancer should send nobody here."""
-    try:
-        async with asyncio.timeout(PING_TIMEOUT):
-            rows = await ENGINE.run_ddl("SELECT pg_is_in_recovery() AS standby")
-    except Exception as error:  # any failure means "not ready"; /healthz reports it
-        log.warning("database ping failed: %s", _reason(error))
-        forget_connections()
-        return False
-    if rows and rows[0]["standby"]:
-        log.warning("database ping: the server is a standby (read-only)")
-        forget_connections()
-        return False
-    return True
+    old primary coming back as one) does not: the load balancer should send nobody here.
+    A pooled connection that finds its server gone gets one more try on a new connection,
+    so a stale pool after a failover does not take a healthy instance out."""
+    for last in (False, True):
+        try:
+            async with asyncio.timeout(PING_TIMEOUT):
+                rows = await ENGINE.run_ddl("SELECT pg_is_in_recovery() AS standby")
+        except Exception as error:  # any failure means "not ready"; /healthz reports it
+            forget_connections()
+            if last or not unavailable(error):
+                log.warning("database ping failed: %s", _reason(error))
+                return False
+            await asyncio.sleep(0)  # let the expiry run before the second try
+            continue
+        if rows and rows[0]["standby"]:
+            log.warning("database ping: the server is a standby (read-only)")
+            forget_connections()
+            return False
+        return True
+    return False
 
 
 def _reason(error: BaseException) -> str:

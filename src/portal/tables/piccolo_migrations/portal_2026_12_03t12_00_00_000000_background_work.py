@@ -34,7 +34,6 @@ FORWARDS = [
     "CREATE INDEX logout_notice_due ON logout_notice (next_attempt_at) "
     "WHERE sent_at IS NULL AND gave_up_at IS NULL",
     "CREATE INDEX logout_notice_created ON logout_notice (created_at)",
-    "CREATE INDEX outbox_email_due ON outbox_email (next_attempt_at) WHERE sent_at IS NULL",
     "CREATE INDEX session_expires_at ON session (expires_at)",
     "CREATE INDEX session_last_seen_at ON session (last_seen_at)",
     "CREATE INDEX one_time_token_expires_at ON one_time_token (expires_at)",
@@ -50,7 +49,6 @@ BACKWARDS = [
     "DROP INDEX one_time_token_expires_at",
     "DROP INDEX session_last_seen_at",
     "DROP INDEX session_expires_at",
-    "DROP INDEX outbox_email_due",
     "DROP TABLE logout_notice",
     "ALTER TABLE outbox_email DROP COLUMN claimed_until",
 ]
