@@ -284,3 +284,29 @@ async def test_accessibility_of_the_account_and_company_screens(page: Page, make
     await switcher.open()
     await axe.assert_no_serious_violations(page)
     assert await is_focused(switcher.option("Konto Dostępne"))
+
+
+async def test_a_second_company_with_the_same_name_and_nip_is_confirmed_first(
+        page: Page, signed_in, owner: Person):
+    await factories.company(owner.account["id"], name="Piekarnia Pod Lipą", nip="7740001454")
+    companies = await CompaniesPage(page).open()
+    await companies.add.click()
+    form = companies.new_form
+    await form.get_by_label("Nazwa", exact=True).fill("Piekarnia pod Lipą")
+    await form.get_by_label("NIP", exact=True).fill("774-000-14-54")
+    await form.get_by_role("button", name="Zapisz firmę").click()
+    warning = companies.new_form.get_by_role("alert")
+    await expect(warning).to_contain_text("W tym koncie jest już firma o tej nazwie i tym NIP-ie")
+    await expect(warning).to_be_focused()
+    await axe.assert_no_serious_violations(page)
+    assert await Company.count().where(Company.account == owner.account["id"]) == 2
+    # Keyboard only: from the warning to "Dodaj mimo to".
+    add_anyway = companies.new_form.get_by_role("button", name="Dodaj mimo to")
+    for _ in range(12):
+        await page.keyboard.press("Tab")
+        if await add_anyway.evaluate("button => button === document.activeElement"):
+            break
+    await expect(add_anyway).to_be_focused()
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_role("heading", name="Piekarnia pod Lipą", level=1)).to_be_visible()
+    assert await Company.count().where(Company.account == owner.account["id"]) == 3

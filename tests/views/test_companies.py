@@ -329,3 +329,47 @@ async def test_the_next_and_previous_links_carry_a_cursor_with_and_without_htmx(
     tampered = await client.get("/companies?sort=name&page=2&after=%C5%9B" + "x" * 3000,
                                 headers=HTMX)
     assert tampered.status_code == 200 and "Firma 0025" in tampered.text
+
+
+async def test_a_second_company_with_the_same_name_and_nip_asks_first(client):
+    await owner_signed_in(client)
+    assert (await client.post_form("/companies/new", NEW)).status_code == 303
+    first = await Company.select().where(Company.name == NEW["name"]).first()
+    # Without JavaScript: the form again, the company it resembles named, nothing added.
+    again = await client.post_form("/companies/new", {**NEW, "name": " piekarnia pod lipą "})
+    assert again.status_code == 422
+    assert "W tym koncie jest już firma o tej nazwie i tym NIP-ie: Piekarnia Pod Lipą" in again.text
+    assert f'name="confirm_duplicate" value="{first["id"]}"' in again.text
+    assert ">Dodaj mimo to</button>" in again.text
+    assert 'value=" piekarnia pod lipą "' in again.text
+    assert await Company.count().where(Company.nip == NEW["nip"]) == 1
+    # With htmx: the fragment, the warning focused; in English too.
+    fragment = await client.post_form("/companies/new", NEW, htmx=True,
+                                      headers={"Accept-Language": "en"})
+    assert fragment.status_code == 422
+    assert fragment.text.lstrip().startswith('<form id="company-new-form"')
+    assert "This account already has a company with this name and NIP" in fragment.text
+    assert 'id="duplicate-warning" role="alert" tabindex="-1" data-focus-after-swap' in (
+        fragment.text)
+    # Confirmed: added.
+    confirmed = await client.post_form("/companies/new",
+                                       {**NEW, "confirm_duplicate": str(first["id"])})
+    assert confirmed.status_code == 303
+    assert await Company.count().where(Company.nip == NEW["nip"]) == 2
+
+
+async def test_only_the_same_name_and_nip_in_the_same_account_asks(client):
+    await owner_signed_in(client)
+    other_owner = await factories.identity("inny@example.com")
+    other = await factories.account(other_owner, name="Inne konto")
+    await Company.insert(Company(account=other["id"], key=uuid.uuid4().hex[:16],
+                                 name=NEW["name"], nip=NEW["nip"]))
+    assert (await client.post_form("/companies/new", NEW)).status_code == 303
+    other_nip = await client.post_form("/companies/new", {**NEW, "nip": "5260250274"})
+    assert other_nip.status_code == 303
+    other_name = await client.post_form("/companies/new", {**NEW, "name": "Piekarnia Nowa"})
+    assert other_name.status_code == 303
+    # A confirmation of another company does not confirm this one.
+    stale = await client.post_form("/companies/new",
+                                   {**NEW, "confirm_duplicate": str(uuid.uuid4())})
+    assert stale.status_code == 422

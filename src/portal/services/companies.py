@@ -242,10 +242,40 @@ async def insert(account_id: UUID, clean: dict[str, str], *, is_main: bool = Fal
     raise RuntimeError("no free company key after 8 draws")
 
 
-async def create(scope: Scope, values: dict[str, str], client: Client) -> dict[str, Any]:
-    """Add a company to the current account (owners and admins)."""
+class PossibleDuplicate(DomainError):
+    """The account already has a company with this name and NIP. Not a rule (two companies
+    may share both), so a person is asked to confirm: ``create(..., confirmed=<its id>)``."""
+
+    message = "W tym koncie jest już firma o tej nazwie i tym NIP-ie."
+
+    def __init__(self, existing: dict[str, Any]) -> None:
+        super().__init__()
+        self.existing = existing
+
+
+async def find_duplicate(scope: Scope, clean: dict[str, str]) -> dict[str, Any] | None:
+    """A company of the current account with the same name (ignoring case and surrounding
+    spaces) and the same NIP (both without one counts as the same)."""
+    rows = await tenancy.select(
+        Company, scope, Company.id, Company.key, Company.name, Company.nip
+    ).where(
+        (Company.nip == clean["nip"])
+        & WhereRaw("lower(btrim(name)) = lower(btrim({}))", clean["name"])
+    ).order_by(Company.created_at).limit(1)
+    return rows[0] if rows else None
+
+
+async def create(scope: Scope, values: dict[str, str], client: Client, *,
+                 confirmed: str | None = None) -> dict[str, Any]:
+    """Add a company to the current account (owners and admins). With ``confirmed`` (the
+    form's answer to PossibleDuplicate) a company with the same name and NIP is first looked
+    for: PossibleDuplicate unless ``confirmed`` names it; None skips the check (the API)."""
     require_edit(scope)
     clean = validate(values)
+    if confirmed is not None:
+        existing = await find_duplicate(scope, clean)
+        if existing is not None and str(existing["id"]) != confirmed:
+            raise PossibleDuplicate(existing)
     account_id = tenancy.account_id(scope)
     async with ENGINE.transaction():
         row = await insert(account_id, clean)

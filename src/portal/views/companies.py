@@ -61,11 +61,12 @@ async def _company_page(
 
 
 def _new_page(request: Request, values: dict[str, Any], errors: dict[str, str],
-              status: int = 200) -> Template:
+              status: int = 200, duplicate: dict[str, Any] | None = None) -> Template:
     return render(
         request,
         "company_new.html",
-        form_context(request, title="Dodaj firmę", values=values, errors=errors, company=None),
+        form_context(request, title="Dodaj firmę", values=values, errors=errors, company=None,
+                     duplicate=duplicate),
         partial="partials/company_form.html",
         status=status,
     )
@@ -106,12 +107,17 @@ class CompaniesController(Controller):
 
     @post("/new", opt=EDIT)
     async def create(self, request: Request) -> Response:
-        values = await form_values(request, *companies.FIELDS)
+        values = await form_values(request, *companies.FIELDS, "confirm_duplicate")
         try:
-            row = await companies.create(scope_of(request), values, client_of(request))
+            row = await companies.create(scope_of(request), values, client_of(request),
+                                         confirmed=values.pop("confirm_duplicate"))
         except (NotFound, companies.NotAllowed) as error:
             refuse(error)
             raise
+        except companies.PossibleDuplicate as duplicate:
+            # Asked, not refused: the same form again with the company it resembles and a
+            # button that adds this one anyway (it carries the resembled company's id).
+            return _new_page(request, values, {}, INVALID, duplicate=duplicate.existing)
         except DomainError as error:
             return _new_page(request, values, field_errors(error), INVALID)
         return redirect(request, f"/companies/{row['id']}", flash="Dodano firmę.")
