@@ -547,13 +547,17 @@ async def end(scope: Scope, delegation_id: object, client: Client, *, side: str)
 
 async def _record_both(action: str, scope: Scope, row: dict[str, Any], client: Client,
                        **data: Any) -> None:
-    """The same event in the client's log (``account:…``) and the office's (``office:…``)."""
+    """The same event in the client's log (``account:…``) and the office's (``office:…``).
+    The client's people stay unnamed in the office's log (the office never sees who they are);
+    the office's people are named in the client's (the client sees who works for it)."""
     common = {"delegation_id": row["id"], "office_name": row["office_name"],
               "client_name": row["client_name"] or row["asked_for"], **data}
+    by_office = scope.account is not None and scope.account.id == row["office"]
     if row["client"] is not None:
         await audit.record(f"account:{action}", client=client, identity_id=scope.identity_id,
                            account_id=row["client"], **common)
-    await audit.record(f"office:{action}", client=client, identity_id=scope.identity_id,
+    await audit.record(f"office:{action}", client=client if by_office else None,
+                       identity_id=scope.identity_id if by_office else None,
                        account_id=row["office"], **common)
 
 
