@@ -374,3 +374,21 @@ async def test_the_client_side_is_closed_to_office_people_and_plain_members(sett
     with pytest.raises(offices.NotAllowed):
         await offices.office_board(anna)
     assert (await Company.count().where(Company.account == w.client["id"])) == 3
+
+
+async def test_the_demo_has_an_office_with_three_clients_pending_active_and_ended():
+    from portal.services import demo
+
+    await demo.load()
+    await demo.load()  # idempotent
+    office = await Account.select(Account.id).where(Account.name == demo.OFFICE).first()
+    states = sorted(r["state"] for r in await Delegation.select(Delegation.state).where(
+        Delegation.office == office["id"]))
+    assert states == ["approved", "ended", "pending"]
+    assert await DelegationAssignment.count() == 2  # Ewa on both of Kwiaciarnia's companies
+    ewa = (await Membership.select(Membership.identity).where(
+        (Membership.account == office["id"]) & (Membership.role == "member")).first())
+    client = await Account.select(Account.public_id).where(
+        Account.name == "Kwiaciarnia Róża sp. z o.o.").first()
+    scope = await scope_in(ewa["identity"], client["public_id"])
+    assert scope.access_source == "delegation" and len(scope.delegation.company_levels) == 2

@@ -8,7 +8,13 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 
 from portal.api.auth import requires_api_key
-from portal.api.controllers import AccountApi, AuditApi, CompaniesApi, PeopleApi
+from portal.api.controllers import (
+    AccountApi,
+    AuditApi,
+    CompaniesApi,
+    DelegationsApi,
+    PeopleApi,
+)
 from portal.api.errors import from_domain_error
 from portal.services.errors import DomainError
 
@@ -16,7 +22,8 @@ PREFIX = "/api/v1"
 
 
 def api_router() -> Router:
-    return Router(path=PREFIX, route_handlers=[AccountApi, CompaniesApi, PeopleApi, AuditApi],
+    return Router(path=PREFIX, route_handlers=[AccountApi, CompaniesApi, PeopleApi, AuditApi,
+                                                DelegationsApi],
                   guards=[requires_api_key], security=[{"apiKey": []}], include_in_schema=True,
                   exception_handlers={DomainError: from_domain_error})
 

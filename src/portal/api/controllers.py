@@ -20,11 +20,14 @@ from portal.api.schemas import (
     CompanyOut,
     CompanyPage,
     CompanyPatch,
+    DelegatedCompanyOut,
+    DelegationOut,
+    DelegationsOut,
     PeoplePage,
     PersonDetail,
     PersonOut,
 )
-from portal.services import accounts, audit, audit_log, companies, people, tenancy
+from portal.services import accounts, audit, audit_log, companies, offices, people, tenancy
 from portal.services.errors import NotFound
 from portal.services.scope import Client
 
@@ -173,3 +176,30 @@ class AuditApi(Controller):
                                  ip=r["ip"], data={k: str(v) for k, v in r["data"].items()})
                    for r in result.rows],
             total=result.total, page=result.page, pages=result.pages, per_page=result.per_page)
+
+
+def _delegation(view: offices.DelegationView) -> DelegationOut:
+    people_emails: list[str] = []
+    for assignment in view.assignments:
+        if assignment.email not in people_emails:
+            people_emails.append(assignment.email)
+    return DelegationOut(
+        id=view.id, status=view.status, account_id=view.other_public_id,
+        account_name=view.other_name, level=view.level, ends_at=view.ends_at,
+        companies=[DelegatedCompanyOut(id=c.id, key=c.key, name=c.name, level=c.level)
+                   for c in view.companies],
+        people=people_emails,
+    )
+
+
+class DelegationsApi(Controller):
+    path = "/delegations"
+    tags = ["accounting offices"]
+
+    @get("/", responses=ERRORS, summary=(
+        "Accounting offices: the key's account's client delegations (as an office) and the "
+        "offices with access to it (as a client)"))
+    async def list_delegations(self, request: Request) -> DelegationsOut:
+        found = await offices.for_api(principal_of(request).scope)
+        return DelegationsOut(clients=[_delegation(v) for v in found["clients"]],
+                              offices=[_delegation(v) for v in found["offices"]])

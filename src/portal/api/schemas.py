@@ -130,3 +130,35 @@ class AuditPage(msgspec.Struct):
     page: int
     pages: int
     per_page: int
+
+
+class DelegatedCompanyOut(msgspec.Struct):
+    """A company of the client in a delegation, with the client's ceiling for it."""
+
+    id: UUID
+    key: str
+    name: str
+    level: str
+
+
+class DelegationOut(msgspec.Struct):
+    """An accounting office's delegation, seen from one side. ``account_id`` and
+    ``account_name`` are the other account's (the client for an office, the office for a
+    client); an office sees the client only once it approved (``""`` while pending)."""
+
+    id: UUID
+    status: str  # pending | active | ended | refused
+    account_id: str
+    account_name: str
+    level: str
+    ends_at: datetime | None
+    companies: list[DelegatedCompanyOut]
+    #: The office's people assigned to it (their emails), each once.
+    people: list[str]
+
+
+class DelegationsOut(msgspec.Struct):
+    #: As an accounting office: the client delegations asked for or given.
+    clients: list[DelegationOut]
+    #: As a client: the offices that asked for or have access.
+    offices: list[DelegationOut]

@@ -15,6 +15,9 @@ from portal.tables import (
     BillingProfile,
     Company,
     CompanyAccess,
+    Delegation,
+    DelegationAssignment,
+    DelegationCompany,
     Identity,
     Membership,
     Order,
@@ -33,6 +36,7 @@ PEOPLE = [
     ("anna.nowak@example.com", "Anna", "Nowak"),
     ("piotr.zielinski@example.com", "Piotr", "Zieliński"),
     ("ewa.kowalczyk@example.com", "Ewa", "Kowalczyk"),
+    ("jan.klient@example.com", "Jan", "Klient"),
 ]
 
 ACCOUNTS = [
@@ -60,6 +64,27 @@ ACCOUNTS = [
         "companies": [],
         "members": [("piotr.zielinski@example.com", "owner"), ("anna.nowak@example.com", "member")],
     },
+    # The accounting office's clients (Nowak i Wspólnicy keeps their books): one delegation
+    # active, one asked for and waiting, one ended (OFFICE_CLIENTS).
+    *[
+        {"name": name, "nip": nip, "is_accounting_office": False, "street": street,
+         "postal_code": postal_code, "city": city, "companies": companies,
+         "members": [("jan.klient@example.com", "owner")]}
+        for name, nip, street, postal_code, city, companies in (
+            ("Kwiaciarnia Róża sp. z o.o.", "7740001454", "ul. Kwiatowa 2", "00-001",
+             "Warszawa", [("Kwiaciarnia Róża — sklep internetowy", "")]),
+            ("Stolarnia Dąb s.c.", "1234563218", "ul. Leśna 7", "31-100", "Kraków", []),
+            ("Hurtownia Len sp. j.", "9512355210", "ul. Lniana 4", "90-001", "Łódź", []),
+        )
+    ],
+]
+
+#: The office's delegations: client, state, ceiling, and who of the office works on it.
+OFFICE = "Nowak i Wspólnicy sp. z o.o."
+OFFICE_CLIENTS = [
+    ("Kwiaciarnia Róża sp. z o.o.", "approved", "edit", [("ewa.kowalczyk@example.com", "edit")]),
+    ("Stolarnia Dąb s.c.", "pending", "manage", []),
+    ("Hurtownia Len sp. j.", "ended", "view", []),
 ]
 
 
@@ -135,7 +160,42 @@ async def load() -> dict[str, str]:
                         )
                     )
         await _customer_panel(ids, password_hash)
+        await _office_clients(ids)
     return {email: DEMO_PASSWORD for email, _, _ in [*PEOPLE, STAFF]}
+
+
+async def _office_clients(ids: dict) -> None:
+    """The accounting office's three client delegations (each once)."""
+    office = await Account.select(Account.id, Account.public_id).where(
+        Account.name == OFFICE).first()
+    now = datetime.now(UTC)
+    for name, state, level, people in OFFICE_CLIENTS:
+        client = await Account.select(Account.id, Account.public_id).where(
+            Account.name == name).first()
+        if office is None or client is None or await Delegation.exists().where(
+                (Delegation.office == office["id"]) & (Delegation.client == client["id"])):
+            continue
+        delegation = (await Delegation.insert(Delegation(
+            office=office["id"], client=client["id"], asked_for=client["public_id"],
+            state="approved" if state == "ended" else state, level=level,
+            requested_by=ids["anna.nowak@example.com"],
+            decided_by=ids["jan.klient@example.com"] if state != "pending" else None,
+            decided_at=now - timedelta(days=30) if state != "pending" else None,
+        )).returning(Delegation.id))[0]["id"]
+        for company in await Company.select(Company.id).where(Company.account == client["id"]):
+            await DelegationCompany.insert(DelegationCompany(
+                delegation=delegation, company=company["id"], level=level))
+            for email, assigned in people:
+                membership = await Membership.select(Membership.id).where(
+                    (Membership.account == office["id"])
+                    & (Membership.identity == ids[email])).first()
+                await DelegationAssignment.insert(DelegationAssignment(
+                    delegation=delegation, membership=membership["id"],
+                    company=company["id"], level=assigned))
+        if state == "ended":  # ended after its approval (the assignment trigger wants approved)
+            await Delegation.update({Delegation.state: "ended", Delegation.ended_at: now,
+                                     Delegation.ended_by: ids["jan.klient@example.com"]}).where(
+                Delegation.id == delegation)
 
 
 #: A support staff member for trying the back office (/staff).

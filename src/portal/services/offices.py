@@ -636,7 +636,9 @@ async def unassign(scope: Scope, assignment_id: object, client: Client) -> None:
 async def for_api(scope: Scope) -> dict[str, list[DelegationView]]:
     """What an API key of the account may read: as an office its client delegations, as a
     client the offices with access (the same rows the screens show, never the other side's
-    people)."""
+    people). A key limited to some companies reads none: they are facts of the account."""
     account_id = tenancy.account_id(scope)
+    if scope.company_ids is not None:
+        return {"clients": [], "offices": []}
     return {"clients": await _delegations("office", account_id),
             "offices": await _delegations("client", account_id)}

@@ -10,7 +10,8 @@ from typing import Any
 #: the identity, ``p`` its profile, ``g`` the grant (its scope and chosen account). The
 #: ``accounts`` claim lists every account with the person's role, and the companies with
 #: levels for the chosen account only (a person in hundreds of accounts must not get a
-#: megabyte token); it comes only from the person's own memberships.
+#: megabyte token); it comes only from the person's own memberships, and the delegations of
+#: the accounting offices they belong to (``_DELEGATED``).
 CLAIM_COLUMNS = """
     i.email, i.email_verified_at IS NOT NULL AS email_verified,
     p.first_name, p.last_name, p.language,
@@ -30,9 +31,45 @@ CLAIM_COLUMNS = """
                ELSE jsonb_build_object() END
             ORDER BY portal_sort_key(a.name), a.public_id), '[]'::jsonb)
         FROM membership m JOIN account a ON a.id = m.account
-        WHERE m.identity = i.id)
+        WHERE m.identity = i.id) || DELEGATED
     END AS accounts_claim
 """
+
+#: The client accounts the person works in through an accounting office (issue 15): role
+#: "delegate" and the office they come through, and for the chosen account the assigned
+#: companies at the effective level (the lower of the client's ceiling and the assignment).
+#: The same rule as ``delegation_access``: approved, not past its end, the person still in the
+#: office, with an assignment, and not a member of the client themselves.
+_DELEGATED = """(
+        SELECT coalesce(jsonb_agg(
+            jsonb_build_object('id', c.public_id, 'name', c.name, 'role', 'delegate',
+                               'office', jsonb_build_object('id', o.public_id, 'name', o.name))
+            || CASE WHEN c.public_id = g.account_public_id THEN jsonb_build_object(
+                'companies', (
+                    SELECT coalesce(jsonb_agg(jsonb_build_object(
+                        'key', co.key, 'name', co.name,
+                        'level', CASE WHEN access_level_rank(da.level)
+                                           <= access_level_rank(dc.level)
+                                      THEN da.level ELSE dc.level END) ORDER BY co.name),
+                        '[]'::jsonb)
+                    FROM delegation_assignment da
+                    JOIN delegation_company dc
+                      ON dc.delegation = da.delegation AND dc.company = da.company
+                    JOIN company co ON co.id = da.company
+                    WHERE da.delegation = d.id AND da.membership = om.id))
+               ELSE jsonb_build_object() END
+            ORDER BY c.name), '[]'::jsonb)
+        FROM delegation d
+        JOIN account c ON c.id = d.client
+        JOIN account o ON o.id = d.office
+        JOIN membership om ON om.account = d.office AND om.identity = i.id
+        WHERE d.state = 'approved' AND (d.ends_at IS NULL OR d.ends_at > now())
+          AND EXISTS (SELECT 1 FROM delegation_assignment x
+                      WHERE x.delegation = d.id AND x.membership = om.id)
+          AND NOT EXISTS (SELECT 1 FROM membership own
+                          WHERE own.account = d.client AND own.identity = i.id))"""
+
+CLAIM_COLUMNS = CLAIM_COLUMNS.replace("DELEGATED", _DELEGATED)
 
 
 def claims_of(row: dict[str, Any]) -> dict[str, Any]:
