@@ -1,3 +1,4 @@
+import re
 import uuid
 
 from portal.tables import Session
@@ -112,6 +113,19 @@ async def test_the_session_list_is_paged_with_this_session_first(client):
         third = await client.get("/security?sessions=99", headers=HTMX)
     assert "Strona 3 z 3" in third.text and third.text.count('/end"') == 6
     assert few["count"] == last["count"] <= 4, (few, last)  # the session, a count, a page
+    # "Następna strona" carries a cursor (issue 20): the page after the last session shown,
+    # read by key, the same rows as by number, as a fragment and as a whole page.
+    link = re.search(r'href="([^"]+)"[^>]*rel="next"', second.text).group(1).replace(
+        "&amp;", "&")
+    assert "sessions=3" in link and "sessions_after=" in link
+    with counting_queries() as keyed:
+        by_key = await client.get(link, headers=HTMX)
+    assert keyed["count"] == few["count"]
+    assert "Strona 3 z 3" in by_key.text and by_key.text.count('/end"') == 6
+    assert "198.51.100.40<" in by_key.text and "198.51.100.39<" not in by_key.text
+    assert "198.51.100.40<" in (await client.get(link)).text
+    tampered = await client.get("/security?sessions=3&sessions_after=xyz", headers=HTMX)
+    assert "198.51.100.40<" in tampered.text
     assert (await client.post_form("/security/sessions/end-others", {})).status_code == 303
     assert await Session.count() == 1
 

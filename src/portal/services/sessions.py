@@ -17,7 +17,7 @@ from portal.db import ENGINE
 from portal.security.permissions import DELEGATE
 from portal.security.tokens import new_token, token_hash
 from portal.services import audit, delegation_access
-from portal.services.paging import Window, page_count, parse_page
+from portal.services.paging import Keyed, decode_cursor, encode_cursor, page_count, parse_page
 from portal.services.scope import AccountRef, Client, Scope
 from portal.settings import Settings
 from portal.tables import Identity, Membership, Session
@@ -262,28 +262,53 @@ SESSIONS_PER_PAGE = 20
 
 
 @dataclass(frozen=True)
-class SessionPage(Window):
+class SessionPage(Keyed):
     rows: list[dict[str, Any]]
     total: int
     page: int
     pages: int
     per_page: int = SESSIONS_PER_PAGE
+    #: The next page's cursor (this page's last session); "previous" goes by number.
+    next_cursor: str = ""
+    prev_cursor: str = ""
+
+    def link_tail(self, key: str) -> str:
+        return "&sessions_after=" + self.next_cursor if key == "next" and self.next_cursor \
+            else ""
 
 
-async def page_for(scope: Scope, page: object = None) -> SessionPage:
+_SESSION_COLUMNS = "SELECT id, id_hash, ip, user_agent, created_at, last_seen_at FROM session "
+
+
+async def page_for(scope: Scope, page: object = None, after: object = None) -> SessionPage:
     """One page of this person's sessions: the current one first, then the most recently
-    seen (two queries, a count and the page, however many sessions there are)."""
+    seen (two queries, a count and the page, however many sessions there are). ``after``, the
+    cursor of the "next" link, reads the page after the previous page's last session along
+    the (identity, last_seen_at, id) index instead of skipping the pages before it."""
     total = await Session.count().where(Session.identity == scope.identity_id)
     pages = page_count(total, SESSIONS_PER_PAGE)
     current = min(parse_page(page), pages)
-    rows = await Session.raw(
-        "SELECT id, id_hash, ip, user_agent, created_at, last_seen_at FROM session "
-        "WHERE identity = {} ORDER BY id_hash = {} DESC, last_seen_at DESC, id "
-        "LIMIT {} OFFSET {}",
-        scope.identity_id, scope.session_hash, SESSIONS_PER_PAGE,
-        (current - 1) * SESSIONS_PER_PAGE,
-    )
-    return SessionPage(rows=rows, total=total, page=current, pages=pages)
+    edge = decode_cursor(after, "sessions", (datetime, UUID)) if current > 1 else None
+    rows = None
+    if edge is not None:
+        rows = await Session.raw(
+            _SESSION_COLUMNS + "WHERE identity = {} AND id_hash <> {} "
+            "AND (last_seen_at, id) < ({}, {}) ORDER BY last_seen_at DESC, id DESC LIMIT {}",
+            scope.identity_id, scope.session_hash, edge[0], edge[1], SESSIONS_PER_PAGE)
+        if len(rows) != min(SESSIONS_PER_PAGE, total - (current - 1) * SESSIONS_PER_PAGE):
+            rows = None  # the sessions changed since: count from the start
+    if rows is None:
+        rows = await Session.raw(
+            _SESSION_COLUMNS + "WHERE identity = {} "
+            "ORDER BY id_hash = {} DESC, last_seen_at DESC, id DESC LIMIT {} OFFSET {}",
+            scope.identity_id, scope.session_hash, SESSIONS_PER_PAGE,
+            (current - 1) * SESSIONS_PER_PAGE,
+        )
+    last = rows[-1] if rows else None
+    keyed = last is not None and current < pages and last["id_hash"] != scope.session_hash
+    return SessionPage(rows=rows, total=total, page=current, pages=pages,
+                       next_cursor=encode_cursor("sessions", [last["last_seen_at"], last["id"]])
+                       if keyed else "")
 
 
 async def choose_account(scope: Scope, public_id: str) -> None:

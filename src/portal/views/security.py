@@ -49,7 +49,8 @@ EVENT_LABELS = {
 async def _sessions(request: Request) -> dict:
     """The session list's context: one page of the person's sessions (``?sessions=N``)."""
     scope = scope_of(request)
-    listing = await sessions.page_for(scope, request.query_params.get("sessions"))
+    listing = await sessions.page_for(scope, request.query_params.get("sessions"),
+                                      request.query_params.get("sessions_after"))
     return {
         "session_page": listing,
         "sessions": [
