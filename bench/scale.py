@@ -360,6 +360,40 @@ async def timed(client: httpx.AsyncClient, url: str, count: int, words: list[str
     return times
 
 
+def next_link(html: str) -> str:
+    """The "next page" link of a list fragment (with its keyset cursor), as a URL."""
+    match = re.search(r'<a[^>]*href="([^"]+)"[^>]*rel="next"', html)
+    assert match, "no next link"
+    return match.group(1).replace("&amp;", "&")
+
+
+async def signins(base: str, email: str, count: int, clients: int) -> dict:
+    """``count`` sign-ins (each a new session), ``clients`` at a time; refusals while the
+    hashing queue is full (503) are retried and counted."""
+    done, refused = 0, 0
+    started = time.perf_counter()
+
+    async def one_client() -> None:
+        nonlocal done, refused
+        while done < count:
+            # A new browser each time (cookies and all), as 10,000 people would come.
+            async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+                page = await client.get("/login")
+                token = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+                response = await client.post("/login", data={
+                    "email": email, "password": PASSWORD, "_csrf_token": token})
+            if response.status_code == 303:
+                done += 1
+            elif response.status_code == 503:
+                refused += 1
+                await asyncio.sleep(0.2)
+            else:
+                raise AssertionError((response.status_code, response.text[:300]))
+
+    await asyncio.gather(*(one_client() for _ in range(clients)))
+    return {"signins": done, "refused": refused, "seconds": time.perf_counter() - started}
+
+
 def last_page(html: str) -> int:
     """The number of pages a list fragment says it has ("Strona 1 z 800")."""
     match = re.search(r"Strona \d+ z (\d+)", html)
@@ -406,7 +440,8 @@ async def export(client: httpx.AsyncClient, process: psutil.Process, query: str 
             "rss_growth": (rss.peak - rss.start) / 2**20}
 
 
-async def measure(base: str, secrets: dict[str, str], requests: int) -> dict:
+async def measure(base: str, secrets: dict[str, str], requests: int,
+                  signin_count: int = 0) -> dict:
     process = server_process(base)
     results: dict = {"rss_start_mb": process.memory_info().rss / 2**20}
     for label, email in (("big", BIG_OWNER), ("small", SMALL_OWNER)):
@@ -415,6 +450,13 @@ async def measure(base: str, secrets: dict[str, str], requests: int) -> dict:
         company_pages = last_page(first.text)
         people = await client.get("/users", headers={"HX-Request": "true"})
         people_pages = last_page(people.text)
+        middle = max(1, company_pages // 2)
+        middle_html = (await client.get(f"/companies?page={middle}",
+                                        headers={"HX-Request": "true"})).text
+        after_middle = next_link(middle_html) if company_pages > 1 else "/companies"
+        audit_100 = (await client.get("/users/audit?page=100", headers={"HX-Request": "true"}))
+        after_100 = (next_link(audit_100.text) if 'rel="next"' in audit_100.text
+                     else "/users/audit?page=100")
         n = requests
         await timed(client, "/companies?q={q}", 10, COMPANY_SEARCHES)  # warm up
         figures = {
@@ -430,6 +472,9 @@ async def measure(base: str, secrets: dict[str, str], requests: int) -> dict:
             "audit page filtered by who": await timed(client, "/users/audit?who={q}", n,
                                                       ["osoba1", "wlasciciel", "firma-7"]),
             "audit page 100": await timed(client, "/users/audit?page=100", n),
+            "companies middle page": await timed(client, f"/companies?page={middle}", n),
+            "companies next page by key": await timed(client, after_middle, n),
+            "audit next page by key": await timed(client, after_100, n),
             "account card": await timed(client, "/account", n),
             "switcher": await timed(client, "/accounts?next=/users", n),
             "switcher filter": await timed(client, "/accounts?q={q}&next=/users", n,
@@ -450,6 +495,11 @@ async def measure(base: str, secrets: dict[str, str], requests: int) -> dict:
                           "security_bytes": len((await client.get("/security")).content)}
         await client.aclose()
     results["rss_end_mb"] = process.memory_info().rss / 2**20
+    if signin_count:
+        # Each sign-in makes a session of the small account's owner; a warm worker, so the
+        # growth is what the sessions (and whatever they leave behind) cost.
+        results["signins"] = await signins(base, SMALL_OWNER, signin_count, 2)
+        results["rss_signins_mb"] = process.memory_info().rss / 2**20
     return results
 
 
@@ -466,6 +516,9 @@ ROWS = [
     ("audit page", "audit log `GET /users/audit`, first page"),
     ("audit page filtered by who", "audit log filtered by who `?who=…`"),
     ("audit page 100", "audit log, page 100"),
+    ("companies middle page", "companies, the middle page by number (`?page=<pages/2>`)"),
+    ("companies next page by key", "companies, \"next\" from the middle page (keyset cursor)"),
+    ("audit next page by key", "audit log, \"next\" from page 100 (keyset cursor)"),
     ("account card", "account card `GET /account`"),
     ("switcher", "switcher fragment `GET /accounts`"),
     ("switcher filter", "switcher filtered `GET /accounts?q=…`"),
@@ -536,7 +589,7 @@ the server's peak RSS while it ran:
 
 `/security` for the big owner: {security:.0f} KB of HTML. RSS of the one worker: \
 {now["rss_start_mb"]:.0f} MB at start, {now["rss_end_mb"]:.0f} MB after these runs \
-(before: {before["rss_start_mb"]:.0f} → {before["rss_end_mb"]:.0f} MB).
+(before: {before["rss_start_mb"]:.0f} → {before["rss_end_mb"]:.0f} MB){signin_line(now)}.
 
 Target: every list and fragment p95 ≤ {TARGET_MS:.0f} ms for both accounts — {verdict} \
 (worst p95 {worst:.1f} ms, the CSV export and the whole `/security` page aside).
@@ -548,9 +601,22 @@ Target: every list and fragment p95 ≤ {TARGET_MS:.0f} ms for both accounts —
 
 {chr(10).join(exports)}
 
-`/security`: {security:.0f} KB. RSS {now["rss_start_mb"]:.0f} → {now["rss_end_mb"]:.0f} MB. \
-Worst p95 {worst:.1f} ms — {verdict}.
+`/security`: {security:.0f} KB. RSS {now["rss_start_mb"]:.0f} → {now["rss_end_mb"]:.0f} MB\
+{signin_line(now)}. Worst p95 {worst:.1f} ms — {verdict}.
 """
+
+
+def signin_line(now: dict) -> str:
+    if "signins" not in now:
+        return ""
+    run = now["signins"]
+    growth = now["rss_signins_mb"] - now["rss_end_mb"]
+    per_10k = growth * 10_000 / max(1, run["signins"])
+    verdict = "met" if per_10k <= 50 else "**not met**"
+    return (f", then {now['rss_signins_mb']:.0f} MB after {run['signins']:,} more sign-ins "
+            f"(each a new session; {run['signins'] / run['seconds']:.1f} /s, "
+            f"{run['refused']} busy refusals retried): +{growth:.1f} MB, "
+            f"{per_10k:.1f} MB per 10,000 sessions (target ≤ 50 MB: {verdict})")
 
 
 def main() -> None:
@@ -563,6 +629,8 @@ def main() -> None:
     parser.add_argument("--before", type=Path,
                         help="an earlier --save file, shown next to this run's figures")
     parser.add_argument("--no-write", action="store_true", help="do not touch BENCHMARKS.md")
+    parser.add_argument("--signins", type=int, default=10_000,
+                        help="sign-ins after the lists, for the worker's RSS growth (0: none)")
     args = parser.parse_args()
 
     os.environ.setdefault("PORTAL_API_RATE_PER_MINUTE", "1000000")
@@ -570,7 +638,7 @@ def main() -> None:
     try:
         rows = asyncio.run(counts(url))
         with server(url) as base:
-            result = asyncio.run(measure(base, secrets, args.requests))
+            result = asyncio.run(measure(base, secrets, args.requests, args.signins))
     finally:
         asyncio.run(finish())
     if args.save:
