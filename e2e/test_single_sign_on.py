@@ -12,7 +12,7 @@ shows as ``#error``), ``/tokens`` (refresh, introspect, revoke, what the portal 
 ``/logout`` and ``/logout-post`` (RP-initiated logout by GET and by POST), ``/bye``,
 ``POST /backchannel-logout``; the Node one also serves ``/spa``, openid-client running in the
 browser as a public client. Options: ``--private-key FILE`` (private_key_jwt),
-``--ui-locales``.
+``--ui-locales``, and the Node one's ``--id-token-alg ES256``.
 
 The Node application's packages are pinned by e2e/clients/node/package-lock.json and installed
 with ``npm ci`` the first time a test needs them."""
@@ -78,11 +78,12 @@ def relying_party(server: Server, client_id: str, secret: str | None, port: int,
         yield base
 
 
-async def register_app(name: str, port: int) -> tuple[str, str]:
+async def register_app(name: str, port: int, alg: str = "RS256") -> tuple[str, str]:
     base = f"http://127.0.0.1:{port}"
     client_id, secret = await oidc_clients.register_client(
         name=name, redirect_uris=[base + "/callback"], post_logout_redirect_uris=[base + "/bye"],
-        backchannel_logout_uri=base + "/backchannel-logout", first_party=True)
+        backchannel_logout_uri=base + "/backchannel-logout", first_party=True,
+        id_token_signed_response_alg=alg)
     return client_id, secret
 
 
@@ -113,13 +114,16 @@ async def sign_in_at_portal(page: Page, email: str, password: str) -> None:
 async def test_two_apps_on_two_libraries_one_sign_in_and_one_sign_out(
         page: Page, make_person, server: Server, engine):
     """Authlib's application signs in with the password; openid-client's needs none; signing
-    out of the portal ends both (back-channel logout tokens, checked by each)."""
+    out of the portal ends both (back-channel logout tokens, checked by each). The second is
+    registered for ES256: its ID and logout tokens are signed with the EC key, and
+    openid-client, told so, accepts nothing else."""
     ports = free_port(), free_port()
     one = await register_app("e-Faktury (test)", ports[0])
-    two = await register_app("e-Płace (test)", ports[1])
+    two = await register_app("e-Płace (test)", ports[1], alg="ES256")
     person = await make_person(label="sso")
     with started(server, "authlib", one, ports[0], "e-Faktury") as first, \
-            started(server, "openid-client", two, ports[1], "e-Płace") as second:
+            started(server, "openid-client", two, ports[1], "e-Płace",
+                    "--id-token-alg", "ES256") as second:
         await page.goto(first + "/")
         await page.get_by_role("link", name="Zaloguj przez Konto ID").click()
         await axe.assert_no_serious_violations(page)

@@ -41,10 +41,10 @@ async def test_discovery_names_the_issuer_endpoints_and_what_is_supported(client
 
 async def test_jwks_publishes_public_signing_keys_only(client):
     keys = (await client.get("/oauth/jwks")).json()["keys"]
-    assert keys
+    assert sorted((key["alg"], key["kty"]) for key in keys) == [("ES256", "EC"), ("RS256", "RSA")]
     for key in keys:
-        assert key["kty"] == "RSA" and key["use"] == "sig" and key["alg"] == "RS256"
-        assert key["kid"]
+        assert key["use"] == "sig" and key["kid"]
+        assert key.get("crv", "P-256") == "P-256"
         assert not {"d", "p", "q", "dp", "dq", "qi"} & set(key)
 
 
@@ -99,9 +99,11 @@ async def test_rotated_keys_keep_old_tokens_verifiable(client, app_client, setti
     await signed_in(client)
     code, verifier = await code_for(client, app_client)
     old = (await exchange(client, app_client, code, verifier)).json()["id_token"]
+    old_kid = (await decode(client, old)).header["kid"]
     new_kid = await oidc_keys.rotate(settings.secret_key)
-    kids = [k["kid"] for k in (await client.get("/oauth/jwks")).json()["keys"]]
-    assert new_kid in kids and len(kids) == 2
+    keys = (await client.get("/oauth/jwks")).json()["keys"]
+    assert {k["kid"] for k in keys if k["alg"] == "RS256"} == {old_kid, new_kid}
+    assert {k["kty"] for k in keys if k["alg"] == "ES256"} == {"EC"}  # rotated alike
     await decode(client, old)
     code, verifier = await code_for(client, app_client)
     fresh = (await exchange(client, app_client, code, verifier)).json()["id_token"]

@@ -12,6 +12,7 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import ECKey, OctKey, RSAKey
 
+from portal.services.errors import InvalidInput
 from portal.testing import factories
 from tests.oidc.conftest import (
     REDIRECT,
@@ -189,6 +190,32 @@ async def test_the_advertised_scopes_work_and_the_claims_given_are_claims_suppor
     _, challenge = pkce()
     unknown = await client.get(authorize_url(app, challenge, scope="openid phone"))
     assert query_of(unknown.headers["location"])["error"] == "invalid_scope"
+
+
+async def test_every_advertised_id_token_signing_algorithm_is_used_and_no_other(client, meta):
+    """A client chooses one of id_token_signing_alg_values_supported at registration; its ID,
+    access and back-channel logout tokens are signed with it by a key in the JWKS."""
+    await person(client)
+    advertised = meta["id_token_signing_alg_values_supported"]
+    assert advertised == ["RS256", "ES256"]
+    for alg in advertised:
+        app = await register(name=f"Podpis {alg}", id_token_signed_response_alg=alg)
+        code, verifier = await code_for(client, app)
+        tokens = (await exchange(client, app, code, verifier)).json()
+        for name in ("id_token", "access_token"):
+            token = await decode(client, tokens[name])
+            assert token.header["alg"] == alg, name
+        refreshed = (await client.raw.post("/oauth/token", auth=app.basic(), data={
+            "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})).json()
+        assert (await decode(client, refreshed["id_token"])).header["alg"] == alg
+        info = await client.raw.get(meta["userinfo_endpoint"], headers={
+            "Authorization": "Bearer " + refreshed["access_token"]})
+        assert info.status_code == 200
+    published = {k["alg"]: k["kty"] for k in (await client.get(meta["jwks_uri"])).json()["keys"]}
+    assert published == {"RS256": "RSA", "ES256": "EC"}
+    with pytest.raises(InvalidInput) as refused:
+        await register(name="Podpis HS256", id_token_signed_response_alg="HS256")
+    assert "id_token_signed_response_alg" in refused.value.errors
 
 
 async def test_every_advertised_ui_locale_is_spoken(client, meta, app_client):

@@ -364,3 +364,15 @@ async def test_staff_register_clients_in_the_back_office_and_others_cannot(clien
     row = await OAuthClient.select().where(OAuthClient.name == "Sklep").first()
     assert row["first_party"] and row["allowed_scopes"] == ["openid", "email"]
     assert row["secret_hash"] and row["secret_hash"] not in ok.text
+    assert row["id_token_signed_response_alg"] == "RS256"  # the default
+    bad_alg = await client.post_form("/staff/clients", {
+        "name": "Kasa", "redirect_uris": "https://kasa.example.com/cb",
+        "auth_method": "client_secret_basic", "id_token_signed_response_alg": "none"})
+    assert bad_alg.status_code == 422
+    assert field_error(bad_alg.text, "id_token_signed_response_alg")
+    es = await client.post_form("/staff/clients", {
+        "name": "Kasa", "redirect_uris": "https://kasa.example.com/cb",
+        "auth_method": "client_secret_basic", "id_token_signed_response_alg": "ES256"})
+    assert es.status_code == 200
+    assert await OAuthClient.select(OAuthClient.id_token_signed_response_alg).where(
+        OAuthClient.name == "Kasa").first() == {"id_token_signed_response_alg": "ES256"}

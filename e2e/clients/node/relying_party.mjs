@@ -31,6 +31,7 @@ const { values: args } = parseArgs({
     port: { type: "string" }, portal: { type: "string" }, "client-id": { type: "string" },
     "client-secret": { type: "string", default: "" }, name: { type: "string" },
     "private-key": { type: "string", default: "" }, "ui-locales": { type: "string", default: "" },
+    "id-token-alg": { type: "string", default: "RS256" },
   },
 });
 const base = `http://127.0.0.1:${args.port}`;
@@ -45,7 +46,9 @@ async function clientAuthentication() {
 }
 
 // http://127.0.0.1 is the test's portal: openid-client wants HTTPS unless told otherwise.
-const config = await client.discovery(new URL(args.portal), clientId, undefined,
+// --id-token-alg: what the client was registered with; openid-client accepts only that.
+const config = await client.discovery(new URL(args.portal), clientId,
+  { id_token_signed_response_alg: args["id-token-alg"] },
   await clientAuthentication(), { execute: [client.allowInsecureRequests] });
 const meta = config.serverMetadata();
 const jwks = createRemoteJWKSet(new URL(meta.jwks_uri));

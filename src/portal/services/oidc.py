@@ -94,7 +94,7 @@ def discovery(settings: Settings) -> dict[str, Any]:
         "response_modes_supported": ["query"],
         "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [oidc_keys.ALGORITHM],
+        "id_token_signing_alg_values_supported": list(oidc_keys.ALGORITHMS),
         "token_endpoint_auth_methods_supported": list(AUTH_METHODS),
         "token_endpoint_auth_signing_alg_values_supported": list(ASSERTION_ALGORITHMS),
         "revocation_endpoint_auth_methods_supported": list(AUTH_METHODS),

@@ -22,7 +22,7 @@ from joserfc.jwk import JWKRegistry, KeySet
 
 from portal.db import ENGINE
 from portal.security.tokens import new_token, token_hash
-from portal.services import audit
+from portal.services import audit, oidc_keys
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.oidc import (
     ASSERTION_ALGORITHMS,
@@ -50,6 +50,7 @@ async def register_client(*, name: str, redirect_uris: list[str],
                           require_mfa: bool = False, auth_method: str = "client_secret_basic",
                           jwks: dict | str | None = None, jwks_uri: str = "",
                           service_scopes: list[str] | None = None,
+                          id_token_signed_response_alg: str = oidc_keys.ALGORITHM,
                           actor: Scope | None = None,
                           client: Client | None = None) -> tuple[str, str | None]:
     """Register an application; returns (client_id, secret shown once or None).
@@ -69,6 +70,8 @@ async def register_client(*, name: str, redirect_uris: list[str],
         problems["backchannel_logout_uri"] = "Nieprawidłowy adres powiadomień o wylogowaniu."
     if auth_method not in AUTH_METHODS:
         problems["auth_method"] = "Wybierz sposób uwierzytelnienia aplikacji."
+    if id_token_signed_response_alg not in oidc_keys.ALGORITHMS:
+        problems["id_token_signed_response_alg"] = "Wybierz algorytm podpisu tokenów."  # noqa: S105
     try:
         key_set, jwks_uri = await _registered_keys(auth_method, jwks, jwks_uri.strip())
     except InvalidInput as error:
@@ -96,6 +99,7 @@ async def register_client(*, name: str, redirect_uris: list[str],
             post_logout_redirect_uris=post_logout_redirect_uris or [],
             backchannel_logout_uri=backchannel_logout_uri, allowed_scopes=scopes,
             service_scopes=services, first_party=first_party, require_mfa=require_mfa,
+            id_token_signed_response_alg=id_token_signed_response_alg,
         ))
         await audit.record("oauth:client:register", client=client,
                            identity_id=actor.identity_id if actor else None,

@@ -1,5 +1,9 @@
 """Signing keys of the OpenID provider: made on first use, stored encrypted, rotated.
 
+One current key per algorithm: RS256 (RSA 2048), which every client accepts, and ES256
+(P-256), for clients registered as accepting it (``id_token_signed_response_alg``): an ECDSA
+signature costs a fraction of an RSA one. Both are in the JWKS, told apart by ``alg``.
+
 A retired key stays in the JWKS for PUBLISH_AFTER_RETIRE so tokens it signed still verify
 until they expire (access and ID tokens live minutes; the margin is generous).
 """
@@ -10,25 +14,27 @@ import json
 import time
 from datetime import UTC, datetime, timedelta
 
-from joserfc.jwk import KeySet, RSAKey
+from joserfc.jwk import ECKey, JWKRegistry, KeySet, RSAKey
 
 from portal.db import ENGINE
 from portal.security import totp
 from portal.security.tokens import new_hex_id
 from portal.tables import OAuthSigningKey
 
-ALGORITHM = "RS256"
+ALGORITHM = "RS256"  # the default, and what a client not saying otherwise gets
+ALGORITHMS = ("RS256", "ES256")
 PUBLISH_AFTER_RETIRE = timedelta(hours=24)
 #: How long clients may keep the JWKS (seconds): far less than PUBLISH_AFTER_RETIRE, so a key
 #: is never dropped from a cache while tokens it signed are still checked against it.
 JWKS_MAX_AGE = 600
 _LOCK = 7_274_013_002  # advisory lock: one process makes the first key
 
-_cache: dict[str, RSAKey] = {}
+SigningKey = RSAKey | ECKey
+_cache: dict[str, SigningKey] = {}
 #: The current key is looked up at most this often per process; a rotation is picked up
 #: within that time (the new key is published at once, so either key verifies).
 CURRENT_TTL = 30.0
-_current: tuple[float, RSAKey] | None = None
+_current: dict[str, tuple[float, SigningKey]] = {}
 
 
 def _encrypt(private: dict, secret_key: str) -> str:
@@ -43,9 +49,11 @@ def _decrypt(token: str, secret_key: str) -> dict:
     return json.loads(plain)
 
 
-async def _create(secret_key: str) -> OAuthSigningKey:
+async def _create(secret_key: str, alg: str) -> SigningKey:
     kid = new_hex_id(16)
-    key = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig", "alg": ALGORITHM})
+    parameters = {"kid": kid, "use": "sig", "alg": alg}
+    key = (ECKey.generate_key("P-256", parameters=parameters) if alg == "ES256"
+           else RSAKey.generate_key(2048, parameters=parameters))
     await OAuthSigningKey.insert(OAuthSigningKey(
         kid=kid,
         private_jwk_encrypted=_encrypt(key.as_dict(private=True), secret_key),
@@ -54,56 +62,57 @@ async def _create(secret_key: str) -> OAuthSigningKey:
     return key
 
 
-async def current(secret_key: str) -> RSAKey:
-    """The key new tokens are signed with (made on first use, once across processes)."""
-    global _current
-    if _current is not None and time.monotonic() - _current[0] < CURRENT_TTL:
-        return _current[1]
-    key = await _load_current(secret_key)
-    _current = (time.monotonic(), key)
+async def current(secret_key: str, alg: str = ALGORITHM) -> SigningKey:
+    """The key new tokens are signed with by ``alg`` (made on first use, once across
+    processes)."""
+    held = _current.get(alg)
+    if held is not None and time.monotonic() - held[0] < CURRENT_TTL:
+        return held[1]
+    key = await _load_current(secret_key, alg)
+    _current[alg] = (time.monotonic(), key)
     return key
 
 
 def forget_cached() -> None:
     """Drop the in-process key cache (after the key table was emptied, e.g. between tests)."""
-    global _current
-    _current = None
+    _current.clear()
     _cache.clear()
 
 
-async def _load_current(secret_key: str) -> RSAKey:
-    row = await _newest()
+async def _load_current(secret_key: str, alg: str) -> SigningKey:
+    if alg not in ALGORITHMS:
+        raise ValueError(f"no signing key for {alg}")
+    row = await _newest(alg)
     if row is None:
         async with ENGINE.transaction():
             await OAuthSigningKey.raw("SELECT pg_advisory_xact_lock({})", _LOCK)
-            row = await _newest()
+            row = await _newest(alg)
             if row is None:
-                return await _create(secret_key)
+                return await _create(secret_key, alg)
     kid = row["kid"]
     if kid not in _cache:
-        _cache[kid] = RSAKey.import_key(_decrypt(row["private_jwk_encrypted"], secret_key))
+        _cache[kid] = JWKRegistry.import_key(_decrypt(row["private_jwk_encrypted"], secret_key))
     return _cache[kid]
 
 
-async def _newest() -> dict | None:
-    return await (
-        OAuthSigningKey.select()
-        .where(OAuthSigningKey.retired_at.is_null())
-        .order_by(OAuthSigningKey.created_at, ascending=False)
-        .first()
-    )
+async def _newest(alg: str) -> dict | None:
+    rows = await OAuthSigningKey.raw(
+        "SELECT kid, private_jwk_encrypted FROM oauth_signing_key "
+        "WHERE retired_at IS NULL AND coalesce(public_jwk->>'alg', 'RS256') = {} "
+        "ORDER BY created_at DESC LIMIT 1", alg)
+    return rows[0] if rows else None
 
 
 async def rotate(secret_key: str) -> str:
-    """Retire the current key (still published for a while) and make a new one."""
-    global _current
+    """Retire the current keys (still published for a while) and make new ones; returns
+    the new RS256 key's kid."""
     async with ENGINE.transaction():
         await OAuthSigningKey.raw("SELECT pg_advisory_xact_lock({})", _LOCK)
         await OAuthSigningKey.update({OAuthSigningKey.retired_at: datetime.now(UTC)}).where(
             OAuthSigningKey.retired_at.is_null())
-        key = await _create(secret_key)
-    _current = None
-    return key.kid
+        keys = [await _create(secret_key, alg) for alg in ALGORITHMS]
+    _current.clear()
+    return keys[0].kid
 
 
 async def published() -> dict:

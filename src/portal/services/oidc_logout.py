@@ -65,8 +65,9 @@ def logout_token(settings: Settings, key, row: dict[str, Any]) -> str:
         "jti": secrets.token_hex(16), "sub": row["subject"], "sid": row["sid"],
         "events": {EVENT: {}},
     }
-    return jwt.encode({"alg": oidc_keys.ALGORITHM, "kid": key.kid, "typ": "logout+jwt"},
-                      claims, key)
+    alg = row.get("alg") or oidc_keys.ALGORITHM
+    return jwt.encode({"alg": alg, "kid": key.kid, "typ": "logout+jwt"}, claims, key,
+                      algorithms=[alg])
 
 
 #: A notice is retried with a growing wait (10 s, 20 s, ... up to an hour) for a day, then
@@ -83,7 +84,10 @@ WHERE id IN (
     WHERE sent_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= now()
       AND (claimed_until IS NULL OR claimed_until < now())
     ORDER BY next_attempt_at LIMIT {} FOR UPDATE SKIP LOCKED)
-RETURNING id, client_id, uri, subject, sid, attempts, created_at
+RETURNING id, client_id, uri, subject, sid, attempts, created_at,
+    -- Signed like the client's ID tokens (Back-Channel Logout 1.0 §2.4).
+    (SELECT c.id_token_signed_response_alg FROM oauth_client c
+     WHERE c.client_id = logout_notice.client_id) AS alg
 """
 
 
@@ -98,14 +102,16 @@ async def deliver_due(settings: Settings, batch: int = 50) -> int:
     rows = await LogoutNotice.raw(_CLAIM, CLAIM_FOR, batch)
     if not rows:
         return 0
-    key = await oidc_keys.current(settings.secret_key)
+    keys = {alg: await oidc_keys.current(settings.secret_key, alg)
+            for alg in {row["alg"] or oidc_keys.ALGORITHM for row in rows}}
     delivered = 0
     async with httpx.AsyncClient(timeout=5, follow_redirects=False) as http:
         for row in rows:
             error = ""
             try:
                 response = await http.post(
-                    row["uri"], data={"logout_token": logout_token(settings, key, row)})
+                    row["uri"], data={"logout_token": logout_token(
+                        settings, keys[row["alg"] or oidc_keys.ALGORITHM], row)})
             except httpx.HTTPError as failure:
                 error = type(failure).__name__
             else:
@@ -143,7 +149,7 @@ async def check_end_session(settings: Settings, id_token_hint: str | None,
     if id_token_hint:
         try:
             decoded = jwt.decode(id_token_hint, await oidc_keys.key_set(),
-                                 algorithms=[oidc_keys.ALGORITHM])
+                                 algorithms=list(oidc_keys.ALGORITHMS))
         except (JoseError, ValueError):
             raise oidc.OAuthError("invalid_request", "id_token_hint is not ours") from None
         if decoded.claims.get("iss") != oidc.issuer(settings):

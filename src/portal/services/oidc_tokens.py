@@ -177,11 +177,12 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
     Code exchanges are audited; refreshes are not (one row per refresh would drown the log)
     — their failures and reuse are."""
     person = claims_of(grant)
-    key = await oidc_keys.current(settings.secret_key)
+    alg = client_row["id_token_signed_response_alg"]
+    key = await oidc_keys.current(settings.secret_key, alg)
     now = datetime.now(UTC)
     subject = str(grant["identity"])
     session_id = sid(settings, grant["session_hash"]) if grant["session_hash"] else None
-    header = {"alg": oidc_keys.ALGORITHM, "kid": key.kid}
+    header = {"alg": alg, "kid": key.kid}
     access_claims = {
         "iss": issuer(settings), "sub": subject, "aud": [client_row["client_id"]],
         "client_id": client_row["client_id"], "scope": grant["scope"],
@@ -190,7 +191,7 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
     }
     if grant["account_public_id"]:
         access_claims["account"] = grant["account_public_id"]
-    access_token = jwt.encode({**header, "typ": "at+jwt"}, access_claims, key)
+    access_token = jwt.encode({**header, "typ": "at+jwt"}, access_claims, key, algorithms=[alg])
     id_claims: dict[str, Any] = {
         "iss": issuer(settings), "sub": subject, "aud": client_row["client_id"],
         "azp": client_row["client_id"],
@@ -203,7 +204,7 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
     if nonce:
         id_claims["nonce"] = nonce
     id_claims.update(person)
-    id_token = jwt.encode(header, id_claims, key)
+    id_token = jwt.encode(header, id_claims, key, algorithms=[alg])
     return {
         "access_token": access_token, "token_type": "Bearer",
         "expires_in": int(ACCESS_LIFETIME.total_seconds()), "id_token": id_token,
@@ -213,7 +214,8 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
 
 async def verify_access_token(settings: Settings, token: str) -> dict[str, Any]:
     try:
-        decoded = jwt.decode(token, await oidc_keys.key_set(), algorithms=[oidc_keys.ALGORITHM])
+        decoded = jwt.decode(token, await oidc_keys.key_set(),
+                             algorithms=list(oidc_keys.ALGORITHMS))
         jwt.JWTClaimsRegistry(iss={"essential": True, "value": issuer(settings)},
                               exp={"essential": True}, sub={"essential": True}
                               ).validate(decoded.claims)
@@ -295,7 +297,8 @@ async def client_credentials(settings: Settings, client_row: dict[str, Any],
     if not set(requested) <= set(allowed):
         raise OAuthError("invalid_scope", "scope not allowed for this client")
     granted = " ".join(dict.fromkeys(requested))
-    key = await oidc_keys.current(settings.secret_key)
+    alg = client_row["id_token_signed_response_alg"]
+    key = await oidc_keys.current(settings.secret_key, alg)
     now = datetime.now(UTC)
     claims = {
         "iss": issuer(settings), "sub": client_row["client_id"],
@@ -303,8 +306,8 @@ async def client_credentials(settings: Settings, client_row: dict[str, Any],
         "scope": granted, "iat": int(now.timestamp()),
         "exp": int((now + ACCESS_LIFETIME).timestamp()), "jti": secrets.token_hex(16),
     }
-    access_token = jwt.encode({"alg": oidc_keys.ALGORITHM, "kid": key.kid, "typ": "at+jwt"},
-                              claims, key)
+    access_token = jwt.encode({"alg": alg, "kid": key.kid, "typ": "at+jwt"}, claims, key,
+                              algorithms=[alg])
     return {"access_token": access_token, "token_type": "Bearer",
             "expires_in": int(ACCESS_LIFETIME.total_seconds()), "scope": granted}
 

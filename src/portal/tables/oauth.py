@@ -37,6 +37,8 @@ class OAuthClient(Base, tablename="oauth_client"):
     first_party = Boolean(default=False)
     require_mfa = Boolean(default=False)
     application = ForeignKey(Application, on_delete=OnDelete.set_null, null=True)
+    #: What its ID and access tokens are signed with: RS256, or ES256 if it accepts it.
+    id_token_signed_response_alg = Varchar(length=8, default="RS256")
     disabled_at = Timestamptz(null=True, default=None)
 
 

@@ -102,7 +102,8 @@ class OAuthController(Controller):
 
     @get("/oauth/jwks", opt=PUBLIC)
     async def jwks(self, request: Request) -> Response:
-        await oidc_keys.current(settings_of(request).secret_key)  # made on first use
+        for alg in oidc_keys.ALGORITHMS:  # made on first use
+            await oidc_keys.current(settings_of(request).secret_key, alg)
         return _json(await oidc_keys.published(),
                      headers={**PUBLIC_DOCUMENT, **await _cors(request)})
 

@@ -14,7 +14,7 @@ from portal.views.forms import INVALID, client_of, field_errors
 from portal.views.rendering import render, scope_of
 
 FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
-          "auth_method", "jwks", "jwks_uri", "service_scopes")
+          "auth_method", "jwks", "jwks_uri", "service_scopes", "id_token_signed_response_alg")
 
 
 def _lines(text: str) -> list[str]:
@@ -32,6 +32,7 @@ class StaffClientsController(Controller):
             OAuthClient.client_id, OAuthClient.name, OAuthClient.redirect_uris,
             OAuthClient.first_party, OAuthClient.require_mfa, OAuthClient.auth_method,
             OAuthClient.jwks_uri, OAuthClient.service_scopes,
+            OAuthClient.id_token_signed_response_alg,
         ).order_by(OAuthClient.name)
         return render(request, "staff_clients.html", {
             "title": "Aplikacje logujące przez Konto ID", "clients": clients,
@@ -59,6 +60,7 @@ class StaffClientsController(Controller):
                 allowed_scopes=scopes, first_party=first_party, require_mfa=require_mfa,
                 auth_method=values["auth_method"], jwks=values["jwks"],
                 jwks_uri=values["jwks_uri"], service_scopes=values["service_scopes"].split(),
+                id_token_signed_response_alg=values["id_token_signed_response_alg"] or "RS256",
                 actor=scope_of(request),
                 client=client_of(request))
         except DomainError as error:
