@@ -296,3 +296,44 @@ async def test_the_demo_gives_its_accounts_products_orders_billing_and_a_ticket_
     for order in orders:
         items = await OrderItem.select().where(OrderItem.order == order["id"])
         assert sum(i["quantity"] * i["unit_price"] for i in items) == order["total"]
+
+
+# --- other languages -----------------------------------------------------------------------------
+
+TRANSLATIONS_MIGRATION = importlib.import_module(
+    "portal.tables.piccolo_migrations.portal_2026_12_03t14_00_00_000000_catalogue_translations")
+
+
+def test_the_migration_and_the_demo_seed_carry_the_same_translations():
+    from_code = [(language, slug, name, description)
+                 for language, entries in catalogue.TRANSLATIONS.items()
+                 for slug, (name, description) in entries.items()]
+    assert from_code == [tuple(row) for row in TRANSLATIONS_MIGRATION.TRANSLATIONS]
+    assert set(catalogue.TRANSLATIONS["en"]) == {p.slug for p in catalogue.APPLICATIONS}
+
+
+async def test_entries_are_read_in_the_wanted_language_with_polish_as_the_fallback(seeded):
+    scope, _ = await owner_scope()
+    await Application.insert(Application(slug="nowa", name="Nowa usługa", description="Opis",
+                                         category="office", position=99))
+    english = {row["slug"]: row for row in await catalogue.applications(scope, language="en")}
+    assert (english["e-faktury"]["name"], english["e-faktury"]["polish"]) == ("e-Invoices", False)
+    assert english["nowa"]["name"] == "Nowa usługa" and english["nowa"]["polish"]
+    for language in ("pl", "de", None, "'; drop"):
+        rows = {r["slug"]: r for r in await catalogue.applications(scope, language=language)}
+        assert rows["e-faktury"]["name"] == "e-Faktury" and rows["e-faktury"]["polish"]
+    offer = await catalogue.trial_offer(scope, "en")
+    assert offer["name"] == "e-Invoices"
+    await catalogue.start_trial(SETTINGS, scope, "e-place", CLIENT)
+    products = await catalogue.products(scope, language="en")
+    assert [p["name"] for p in products] == ["e-Payroll"]
+
+
+async def test_a_translation_is_only_ever_the_catalogues_own(seeded):
+    from portal.tables import ApplicationTranslation
+
+    before = await ApplicationTranslation.count()
+    await catalogue.seed()
+    assert await ApplicationTranslation.count() == before == len(catalogue.TRANSLATIONS["en"])
+    await Application.delete().where(Application.slug == "sklep")
+    assert await ApplicationTranslation.count() == before - 1  # cascades with its entry

@@ -190,3 +190,20 @@ async def test_the_catalogue_and_help_need_no_account_but_trials_and_tickets_do(
         response = await client.post_form(path, data)
         assert response.status_code == 303 and response.headers["location"] == "/accounts/new"
     assert await Subscription.count() == 0
+
+
+async def test_the_english_ui_shows_the_catalogue_in_english(client):
+    await owner_signed_in(client)
+    english = {"Accept-Language": "en"}
+    home = (await client.get("/", headers=english)).text
+    assert "Try it for free: e-Invoices" in home
+    assert ("Issuing, sending and receiving invoices, also through KSeF, with payment "
+            "tracking.") in home
+    assert "Wystawianie, wysyłka" not in home
+    apps = (await client.get("/apps", headers=english)).text
+    assert '<h2 id="app-e-place">e-Payroll</h2>' in apps
+    assert 'lang="pl">Wystawianie' not in apps
+    polish = (await client.get("/apps")).text
+    assert '<h2 id="app-e-place">e-Płace</h2>' in polish
+    support = (await client.get("/support", headers=english)).text
+    assert "A forum where users and experts share their knowledge." in support

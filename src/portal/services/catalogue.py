@@ -28,7 +28,14 @@ from portal.services import audit, mail, tenancy
 from portal.services.errors import DomainError, NotFound
 from portal.services.scope import Client, Scope
 from portal.settings import Settings
-from portal.tables import Application, Membership, Profile, RecentApplication, Subscription
+from portal.tables import (
+    Application,
+    ApplicationTranslation,
+    Membership,
+    Profile,
+    RecentApplication,
+    Subscription,
+)
 
 #: Days a trial lasts, counting its first day.
 TRIAL_DAYS = 30
@@ -114,6 +121,54 @@ APPLICATIONS: tuple[Product, ...] = (
 )
 
 
+#: The catalogue in other languages: language → slug → (name, description). Polish (the
+#: columns of ``application``) is the fallback for an entry or a language without one. The
+#: catalogue_translations migration inserts the same rows; ``seed`` adds any that are missing.
+TRANSLATIONS: dict[str, dict[str, tuple[str, str]]] = {
+    "en": {
+        "e-faktury": ("e-Invoices", "Issuing, sending and receiving invoices, also through KSeF, "
+                      "with payment tracking."),
+        "e-biuro": ("e-Office", "Documents and messages between an accounting office and its "
+                    "clients."),
+        "e-deklaracje": ("e-Declarations", "Preparing and filing tax returns, JPK files and "
+                         "financial statements, with the UPO receipt."),
+        "e-dokumenty": ("e-Documents", "Electronic workflow, archive and signing of the "
+                        "company's documents."),
+        "e-place": ("e-Payroll", "HR and payroll: contracts, payrolls, settlements with ZUS and "
+                    "the tax office."),
+        "srodki-trwale": ("Fixed assets", "A register of fixed and intangible assets with a "
+                          "depreciation plan."),
+        "centrum-pomocy": ("Help centre", "Guides, answers to frequent questions and notices "
+                           "about changes in the law."),
+        "dokumentacja": ("Documentation", "User manuals of the applications and a description "
+                         "of the programming interfaces (API)."),
+        "akademia": ("Academy", "Training, webinars and courses with a certificate."),
+        "spolecznosc": ("Community", "A forum where users and experts share their knowledge."),
+        "glos-klienta": ("Customer voice", "Suggesting ideas and voting for new features of the "
+                         "applications."),
+        "sklep": ("Online shop", "Buying, renewing and extending licences."),
+    },
+}
+
+
+def _language(language: str | None) -> str:
+    """The language whose catalogue texts are wanted ('pl' reads the columns themselves)."""
+    return language if language in TRANSLATIONS else "pl"
+
+
+#: The columns a listing shows in the wanted language, with Polish as the fallback; ``t`` is
+#: the entry's translation row (LEFT JOIN _TRANSLATED), ``polish`` whether the texts are Polish.
+_TEXTS = """COALESCE(NULLIF(t.name, ''), a.name) AS name,
+       COALESCE(NULLIF(t.description, ''), a.description) AS description,
+       (t.id IS NULL) AS polish"""
+_TRANSLATED = "LEFT JOIN application_translation t ON t.application = a.id AND t.language = {}"
+
+
+def _localized(sql: str) -> str:
+    """A catalogue query with $TEXTS and $TRANSLATED filled in (constants, no input)."""
+    return sql.replace("$TEXTS", _TEXTS).replace("$TRANSLATED", _TRANSLATED)
+
+
 class NotAvailable(DomainError):
     message = "To konto nie ma tej aplikacji. Wypróbuj ją albo kup w sklepie."
 
@@ -137,6 +192,14 @@ async def seed() -> None:
                 shop_url=product.shop_url, open_url=product.open_url, position=position,
             )
         ).on_conflict(target=Application.slug, action="DO NOTHING")
+    for language, entries in TRANSLATIONS.items():
+        for slug, (name, description) in entries.items():
+            await ApplicationTranslation.raw(
+                "INSERT INTO application_translation (id, created_at, application, language, "
+                "name, description) SELECT gen_random_uuid(), now(), id, {}, {}, {} "
+                "FROM application WHERE slug = {} "
+                "ON CONFLICT (application, language) DO NOTHING",
+                language, name, description, slug)
 
 
 def parse_category(raw: object) -> str:
@@ -150,29 +213,31 @@ def parse_show(raw: object) -> str:
 #: Every application with what the current account has of it. ``shown_state`` is the state as
 #: of today; ``has_it`` decides "open"; ``can_try`` offers a trial (once per product: any
 #: subscription row, even an expired one, uses it up).
-_CATALOGUE = """
+_CATALOGUE = _localized("""
 WITH mine AS (SELECT * FROM subscription WHERE account = {}), day AS (SELECT {}::date AS today)
-SELECT a.id, a.slug, a.name, a.description, a.category, a.product_url, a.shop_url, a.open_url,
+SELECT a.id, a.slug, $TEXTS, a.category, a.product_url, a.shop_url, a.open_url,
        a.has_trial, a.included, s.state, s.starts_on, s.ends_on,
        CASE WHEN s.id IS NULL THEN NULL
             WHEN s.ends_on IS NOT NULL AND s.ends_on < day.today THEN 'expired'
             ELSE s.state END AS shown_state
 FROM application a CROSS JOIN day
 LEFT JOIN mine s ON s.application = a.id
+$TRANSLATED
 WHERE ({} = '' OR a.category = {})
 ORDER BY a.position, a.name
-"""
+""")
 
 
 #: The catalogue before the person has any account: nothing is theirs, to open or to try.
-_PUBLIC_CATALOGUE = """
-SELECT a.id, a.slug, a.name, a.description, a.category, a.product_url, a.shop_url, a.open_url,
+_PUBLIC_CATALOGUE = _localized("""
+SELECT a.id, a.slug, $TEXTS, a.category, a.product_url, a.shop_url, a.open_url,
        a.has_trial, a.included, NULL::text AS state, NULL::date AS starts_on,
        NULL::date AS ends_on, NULL::text AS shown_state
 FROM application a
+$TRANSLATED
 WHERE ({} = '' OR a.category = {})
 ORDER BY a.position, a.name
-"""
+""")
 
 
 def _decorate(row: dict[str, Any], in_account: bool = True) -> dict[str, Any]:
@@ -185,15 +250,18 @@ def _decorate(row: dict[str, Any], in_account: bool = True) -> dict[str, Any]:
     }
 
 
-async def applications(scope: Scope, category: object = None, show: object = None
-                       ) -> list[dict[str, Any]]:
-    """The catalogue for the current account, optionally one category, or only its own.
+async def applications(scope: Scope, category: object = None, show: object = None,
+                       language: str | None = None) -> list[dict[str, Any]]:
+    """The catalogue for the current account, optionally one category, or only its own, with
+    names and descriptions in ``language`` where the entry has them (else Polish).
     Without an account (a new ID) it is the catalogue to read: product pages and the shop."""
     wanted = parse_category(category)
+    language = _language(language)
     if scope.account is None:
-        found = await Application.raw(_PUBLIC_CATALOGUE, wanted, wanted)
+        found = await Application.raw(_PUBLIC_CATALOGUE, language, wanted, wanted)
         return [] if parse_show(show) == "mine" else [_decorate(row, False) for row in found]
-    found = await tenancy.raw(Subscription, scope, _CATALOGUE, today(), wanted, wanted)
+    found = await tenancy.raw(Subscription, scope, _CATALOGUE, today(), language, wanted,
+                              wanted)
     rows = [_decorate(row) for row in found]
     if parse_show(show) == "mine":
         rows = [row for row in rows if row["has_it"]]
@@ -249,33 +317,38 @@ async def open_application(scope: Scope, slug: object) -> str:
     return row["open_url"] + separator + urlencode({"account": scope.account.public_id})
 
 
-_RECENT = """
-SELECT a.slug, a.name, a.category, r.used_at
-FROM recent_application r
+_RECENT = _localized("""
+WITH mine AS (SELECT * FROM recent_application WHERE account = {})
+SELECT a.slug, $TEXTS, a.category, r.used_at
+FROM mine r
 JOIN application a ON a.id = r.application
 LEFT JOIN subscription s ON s.application = a.id AND s.account = r.account
-WHERE r.account = {} AND r.identity = {} AND a.open_url <> ''
+$TRANSLATED
+WHERE r.identity = {} AND a.open_url <> ''
   AND (a.included OR (s.state IN ('trial', 'active')
                       AND (s.ends_on IS NULL OR s.ends_on >= {})))
 ORDER BY r.used_at DESC
 LIMIT {}
-"""
+""")
 
 
-async def recent(scope: Scope, limit: int = 6) -> list[dict[str, Any]]:
+async def recent(scope: Scope, limit: int = 6, language: str | None = None
+                 ) -> list[dict[str, Any]]:
     """The applications this person opened in this account, newest first (those the account
     still has: an expired trial drops out)."""
-    return await tenancy.raw(RecentApplication, scope, _RECENT, scope.identity_id, today(), limit)
+    return await tenancy.raw(RecentApplication, scope, _RECENT, _language(language),
+                             scope.identity_id, today(), limit)
 
 
-async def trial_offer(scope: Scope) -> dict[str, Any] | None:
+async def trial_offer(scope: Scope, language: str | None = None) -> dict[str, Any] | None:
     """The first product with a trial that the account has never had (the home page banner)."""
     rows = await tenancy.raw(
         Subscription, scope,
-        "WITH mine AS (SELECT application FROM subscription WHERE account = {}) "
-        "SELECT a.slug, a.name, a.description, a.product_url FROM application a "
-        "WHERE a.has_trial AND a.id NOT IN (SELECT application FROM mine) "
-        "ORDER BY a.position, a.name LIMIT 1",
+        _localized("WITH mine AS (SELECT application FROM subscription WHERE account = {}) "
+                   "SELECT a.slug, $TEXTS, a.product_url FROM application a $TRANSLATED "
+                   "WHERE a.has_trial AND a.id NOT IN (SELECT application FROM mine) "
+                   "ORDER BY a.position, a.name LIMIT 1"),
+        _language(language),
     )
     return rows[0] if rows else None
 
@@ -304,13 +377,24 @@ async def start_trial(settings: Settings, scope: Scope, slug: object, client: Cl
             "account:subscription:trial_start", client=client, identity_id=scope.identity_id,
             account_id=account_id, application=application["slug"], ends_on=ends_on.isoformat(),
         )
+        names = await _names(application)
         for to, language in await _trial_recipients(scope):
+            language = language or scope.language
             await mail.queue(
-                settings, to, "trial_started", language=language or scope.language,
-                application=application["name"], account=scope.account.name,
+                settings, to, "trial_started", language=language,
+                application=names.get(_language(language), application["name"]),
+                account=scope.account.name,
                 ends_on=ends_on.strftime("%d.%m.%Y"), started_by=scope.email,
             )
     return {"application": application, "starts_on": starts_on, "ends_on": ends_on}
+
+
+async def _names(application: dict[str, Any]) -> dict[str, str]:
+    """An application's name in each language it has one in."""
+    rows = await ApplicationTranslation.select(
+        ApplicationTranslation.language, ApplicationTranslation.name
+    ).where(ApplicationTranslation.application == application["id"])
+    return {row["language"]: row["name"] for row in rows if row["name"]}
 
 
 async def _trial_recipients(scope: Scope) -> list[tuple[str, str]]:
@@ -332,14 +416,16 @@ async def _trial_recipients(scope: Scope) -> list[tuple[str, str]]:
     return recipients
 
 
-_PRODUCTS = """
-WITH mine AS (SELECT * FROM subscription WHERE account = {}), day AS (SELECT {}::date AS today)
-SELECT s.id, s.state, s.starts_on, s.ends_on, a.slug, a.name, a.shop_url, a.open_url,
+_PRODUCTS = _localized("""
+WITH mine AS (SELECT * FROM subscription WHERE account = {}),
+     day AS (SELECT {}::date AS today)
+SELECT s.id, s.state, s.starts_on, s.ends_on, a.slug, $TEXTS, a.shop_url, a.open_url,
        CASE WHEN s.ends_on IS NOT NULL AND s.ends_on < day.today THEN 'expired'
             ELSE s.state END AS shown_state
 FROM mine s CROSS JOIN day JOIN application a ON a.id = s.application
+$TRANSLATED
 ORDER BY a.position, a.name
-"""
+""")
 
 #: The states /products can filter by.
 STATES = ("trial", "active", "expired")
@@ -349,8 +435,9 @@ def parse_state(raw: object) -> str:
     return raw if isinstance(raw, str) and raw in STATES else ""
 
 
-async def products(scope: Scope, state: object = None) -> list[dict[str, Any]]:
+async def products(scope: Scope, state: object = None, language: str | None = None
+                   ) -> list[dict[str, Any]]:
     """The account's subscriptions with their state as of today (optionally only one state)."""
-    rows = await tenancy.raw(Subscription, scope, _PRODUCTS, today())
+    rows = await tenancy.raw(Subscription, scope, _PRODUCTS, today(), _language(language))
     wanted = parse_state(state)
     return [row for row in rows if not wanted or row["shown_state"] == wanted]

@@ -5,6 +5,7 @@ from portal.tables.accounts import Account, Company
 from portal.tables.audit import AuditEvent
 from portal.tables.catalogue import (
     Application,
+    ApplicationTranslation,
     BillingProfile,
     Order,
     OrderItem,
@@ -48,6 +49,7 @@ ALL_TABLES = [
     Invitation,
     ApiKey,
     Application,
+    ApplicationTranslation,
     Subscription,
     Order,
     OrderItem,

@@ -34,6 +34,18 @@ class Application(Base, tablename="application"):
     shop_url = Varchar(length=500, default="")  # "buy": the product in the online shop
 
 
+class ApplicationTranslation(Base, tablename="application_translation"):
+    """A catalogue entry's name and description in another language than Polish (the
+    application's own columns, and the fallback). Added by the catalogue_translations
+    migration (hand-written)."""
+
+    application = ForeignKey(Application, on_delete=OnDelete.cascade)
+    language = Varchar(length=8)
+    name = Varchar(length=100, default="")
+    description = Text(default="")
+    one_per_language = Unique(["application", "language"])
+
+
 class Subscription(Base, tablename="subscription"):
     account = ForeignKey(Account, on_delete=OnDelete.cascade, index=True)
     application = ForeignKey(Application, on_delete=OnDelete.cascade)

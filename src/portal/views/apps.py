@@ -16,7 +16,15 @@ from portal.security.permissions import Permission
 from portal.services import accounts, catalogue, people
 from portal.services.errors import DomainError, NotFound
 from portal.views.forms import INVALID, client_of
-from portal.views.rendering import VARY, is_htmx, redirect, render, scope_of, settings_of
+from portal.views.rendering import (
+    VARY,
+    is_htmx,
+    language_of,
+    redirect,
+    render,
+    scope_of,
+    settings_of,
+)
 
 USE = {"permission": Permission.APPS_USE}
 
@@ -32,7 +40,7 @@ async def catalogue_page(request: Request, category: object = None, show: object
     scope = scope_of(request)
     chosen = catalogue.parse_category(category)
     shown = catalogue.parse_show(show)
-    rows = await catalogue.applications(scope, chosen, shown)
+    rows = await catalogue.applications(scope, chosen, shown, language_of(request))
     return render(
         request,
         "apps.html",
@@ -95,8 +103,8 @@ class AppsController(Controller):
 async def home_context(request: Request) -> dict[str, Any]:
     scope = scope_of(request)
     return {
-        "recent": await catalogue.recent(scope),
-        "offer": await catalogue.trial_offer(scope),
+        "recent": await catalogue.recent(scope, language=language_of(request)),
+        "offer": await catalogue.trial_offer(scope, language_of(request)),
         "mine": await people.my_access(scope),
         "account_count": await accounts.count_for(scope),
     }

@@ -15,7 +15,7 @@ from portal.security.permissions import Permission
 from portal.services import catalogue, company_data, customer
 from portal.services.errors import DomainError, NotFound
 from portal.views.forms import INVALID, client_of, field_errors, form_values
-from portal.views.rendering import is_htmx, redirect, render, scope_of
+from portal.views.rendering import is_htmx, language_of, redirect, render, scope_of
 
 
 def refuse(error: DomainError) -> None:
@@ -67,7 +67,8 @@ class ProductsController(Controller):
         chosen = catalogue.parse_state(wanted)
         return render(request, "products.html", {
             "title": "Moje produkty",
-            "products": await catalogue.products(scope_of(request), chosen),
+            "products": await catalogue.products(scope_of(request), chosen,
+                                                 language_of(request)),
             "states": catalogue.STATES,
             "state": chosen,
             "htmx": is_htmx(request),

@@ -16,7 +16,7 @@ from portal.services import catalogue, support
 from portal.services.errors import DomainError, NotFound
 from portal.views.apps import open_form_headers
 from portal.views.forms import INVALID, client_of, field_errors, form_values
-from portal.views.rendering import is_htmx, redirect, render, scope_of, settings_of
+from portal.views.rendering import is_htmx, language_of, redirect, render, scope_of, settings_of
 
 #: The four help sections of DESIGN.md, in order: (anchor, catalogue slug); their headings
 #: are in the template.
@@ -34,8 +34,8 @@ def _not_found(error: DomainError) -> None:
 
 
 async def _help_sections(request: Request) -> list[dict[str, Any]]:
-    found = {row["slug"]: row for row in await catalogue.applications(scope_of(request),
-                                                                        "knowledge")}
+    found = {row["slug"]: row for row in await catalogue.applications(
+        scope_of(request), "knowledge", language=language_of(request))}
     return [{"anchor": anchor, "app": found.get(slug)} for anchor, slug in HELP_SECTIONS]
 
 
