@@ -102,17 +102,21 @@ def running_process(command: list[str], *, env: dict[str, str] | None, log_path:
 
 
 @contextmanager
-def running_server(database_url: str, work_dir: Path, *extra_args: str) -> Iterator[Server]:
+def running_server(database_url: str, work_dir: Path, *extra_args: str,
+                   host_name: str = "127.0.0.1") -> Iterator[Server]:
     """Start ``portal serve`` (plus ``extra_args``, e.g. ``--demo``); wait for /healthz; stop it
-    with SIGTERM afterwards."""
+    with SIGTERM afterwards. ``host_name`` is the host of its base URL (the server listens on
+    127.0.0.1 either way): passkey flows use "localhost", since browsers refuse an IP address
+    as WebAuthn's relying party id."""
     port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    base_url = f"http://{host_name}:{port}"
     data_dir = work_dir / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     server = Server(base_url=base_url, log_path=work_dir / "server.log")
     command = [sys.executable, "-m", "portal.cli", "serve", "--host", "127.0.0.1",
                "--port", str(port), *extra_args]
     with running_process(command, env=server_environment(database_url, data_dir, base_url),
-                         log_path=server.log_path, ready_url=f"{base_url}/healthz",
+                         log_path=server.log_path,
+                         ready_url=f"http://127.0.0.1:{port}/healthz",
                          name="portal serve"):
         yield server

@@ -22,6 +22,10 @@ PUBLIC = {
     "/dev/mail",
     "/login/mfa",
     "/login/mfa/email-code",
+    # Passkeys: a challenge for the sign-in attempt (its cookie), the sign-in with a passkey.
+    "/login/mfa/passkey/options",
+    "/login/passkey",
+    "/login/passkey/options",
     "/.well-known/openid-configuration",
     "/oauth/jwks",
     "/oauth/authorize",

@@ -37,6 +37,7 @@ from portal.views.home import PENDING_SCREENS, HomeController
 from portal.views.mfa import MfaLoginController, MfaSettingsController
 from portal.views.oauth import OAuthController
 from portal.views.offices import ClientOfficesController, OfficeClientsController
+from portal.views.passkeys import PasskeyLoginController, PasskeySettingsController
 from portal.views.profile import ProfileController, choose_language
 from portal.views.security import SecurityController
 from portal.views.staff import StaffController
@@ -118,6 +119,8 @@ def create_app(settings: Settings) -> Litestar:
             CompaniesController,
             MfaLoginController,
             MfaSettingsController,
+            PasskeySettingsController,
+            PasskeyLoginController,
             OAuthController,
             StaffClientsController,
             AppsController,

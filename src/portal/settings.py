@@ -10,6 +10,7 @@ import os
 import secrets
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 #: Piccolo finds its engine through this module (migrations, ``piccolo`` CLI).
 os.environ.setdefault("PICCOLO_CONF", "portal.piccolo_conf")
@@ -49,6 +50,18 @@ class Settings:
     @property
     def https(self) -> bool:
         return self.base_url.startswith("https://")
+
+    @property
+    def origin(self) -> str:
+        """The portal's origin (scheme, host and port of PORTAL_BASE_URL)."""
+        parts = urlsplit(self.base_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @property
+    def webauthn_rp_id(self) -> str:
+        """WebAuthn's relying party id: the host of PORTAL_BASE_URL (browsers refuse an IP
+        address, so tests use http://localhost:PORT)."""
+        return urlsplit(self.base_url).hostname or "localhost"
 
     @property
     def session_cookie(self) -> str:

@@ -287,7 +287,7 @@ async def switch(scope: Scope, public_id: str) -> dict[str, Any]:
     return {"public_id": public_id, "role": row["role"], "account_id": row["account_id"]}
 
 
-MFA_POLICIES = ("none", "any", "app")
+MFA_POLICIES = ("none", "any", "app", "passkey")
 
 
 class UnknownMfaPolicy(DomainError):

@@ -1,5 +1,6 @@
-"""Second factors: an authenticator app (TOTP), codes by email, recovery codes; the second
-step of sign-in; re-authentication for sensitive actions.
+"""Second factors: an authenticator app (TOTP), codes by email, recovery codes (and passkeys,
+whose ceremonies live in services/passkeys.py); the second step of sign-in;
+re-authentication for sensitive actions.
 
 Email is the weaker factor (NIST SP 800-63B does not allow it for out-of-band authentication
 at higher levels), so the app is offered first and an account may demand the app.
@@ -23,7 +24,7 @@ from portal.services import audit, mail, sessions, throttle
 from portal.services.errors import DomainError
 from portal.services.scope import Client, Scope
 from portal.settings import Settings
-from portal.tables import Identity, OneTimeToken, RecoveryCode
+from portal.tables import Identity, OneTimeToken, Passkey, RecoveryCode
 
 LOGIN = "mfa_login"
 EMAIL_SETUP = "mfa_email_setup"
@@ -37,7 +38,7 @@ REAUTH_FRESH = timedelta(minutes=10)
 MFA_SHORT = throttle.Limit("mfa:identity:short", 5, timedelta(minutes=5))
 MFA_LONG = throttle.Limit("mfa:identity:long", 20, timedelta(hours=1))
 
-METHODS = ("app", "email", "recovery")
+METHODS = ("passkey", "app", "email", "recovery")
 
 
 class CodeRejected(DomainError):
@@ -69,14 +70,17 @@ class Status:
     email: bool
     recovery_left: int
     app_pending: bool = False
+    passkeys: int = 0
 
     @property
     def enabled(self) -> bool:
-        return self.app or self.email
+        return self.app or self.email or bool(self.passkeys)
 
     @property
     def methods(self) -> list[str]:
-        out = [m for m, on in (("app", self.app), ("email", self.email)) if on]
+        """The second factors on, strongest first (a passkey cannot be phished)."""
+        out = [m for m, on in (("passkey", self.passkeys), ("app", self.app),
+                               ("email", self.email)) if on]
         return out + (["recovery"] if self.recovery_left else [])
 
 
@@ -103,6 +107,7 @@ async def status(identity_id: UUID) -> Status:
         email=row["mfa_email_enabled"],
         recovery_left=left,
         app_pending=row["totp_confirmed_at"] is None and row["totp_secret_encrypted"] is not None,
+        passkeys=await Passkey.count().where(Passkey.identity == identity_id),
     )
 
 
@@ -147,7 +152,7 @@ async def confirm_app(settings: Settings, scope: Scope, code: str,
         await Identity.update({
             Identity.totp_confirmed_at: datetime.now(UTC), Identity.totp_last_step: step,
         }).where(Identity.id == scope.identity_id)
-        codes = await _recovery_if_none(settings, scope.identity_id)
+        codes = await recovery_if_none(settings, scope.identity_id)
         await _changed(settings, scope, client, "identity:mfa:app_enable")
     return codes
 
@@ -182,7 +187,7 @@ async def confirm_email(settings: Settings, scope: Scope, code: str,
         if used:
             await Identity.update({Identity.mfa_email_enabled: True}).where(
                 Identity.id == scope.identity_id)
-            codes = await _recovery_if_none(settings, scope.identity_id)
+            codes = await recovery_if_none(settings, scope.identity_id)
             await _changed(settings, scope, client, "identity:mfa:email_enable")
     if not used:
         await _failed(scope.identity_id, client, "email_enable")
@@ -204,9 +209,14 @@ async def disable(settings: Settings, scope: Scope, method: str, client: Client)
         raise FactorMissing()
     async with ENGINE.transaction():
         await Identity.update(values).where(Identity.id == scope.identity_id)
-        if not (await status(scope.identity_id)).enabled:
-            await RecoveryCode.delete().where(RecoveryCode.identity == scope.identity_id)
+        await drop_recovery_if_no_factor(scope.identity_id)
         await _changed(settings, scope, client, f"identity:mfa:{method}_disable")
+
+
+async def drop_recovery_if_no_factor(identity_id: UUID) -> None:
+    """Recovery codes go with the last second factor."""
+    if not (await status(identity_id)).enabled:
+        await RecoveryCode.delete().where(RecoveryCode.identity == identity_id)
 
 
 async def regenerate_recovery(settings: Settings, scope: Scope, client: Client) -> list[str]:
@@ -219,7 +229,7 @@ async def regenerate_recovery(settings: Settings, scope: Scope, client: Client) 
     return codes
 
 
-async def _recovery_if_none(settings: Settings, identity_id: UUID) -> list[str] | None:
+async def recovery_if_none(settings: Settings, identity_id: UUID) -> list[str] | None:
     if await RecoveryCode.exists().where(RecoveryCode.identity == identity_id):
         return None
     return await _new_recovery(settings, identity_id)
@@ -253,6 +263,9 @@ CHANGES = {
     "identity:mfa:email_enable": "włączono kody e-mail",
     "identity:mfa:email_disable": "wyłączono kody e-mail",
     "identity:mfa:recovery_regenerate": "wygenerowano nowe kody odzyskiwania",
+    "identity:passkey:add": "dodano klucz dostępu",
+    "identity:passkey:rename": "zmieniono nazwę klucza dostępu",
+    "identity:passkey:remove": "usunięto klucz dostępu",
 }
 
 
@@ -290,12 +303,13 @@ def _email_code() -> str:
     return f"{secrets.randbelow(10 ** EMAIL_CODE_DIGITS):0{EMAIL_CODE_DIGITS}d}"
 
 
-async def begin_login(identity_id: UUID, next_path: str) -> str:
-    """A sign-in attempt that passed the password; the raw token goes in a short cookie."""
+async def begin_login(identity_id: UUID, next_path: str, only: str | None = None) -> str:
+    """A sign-in attempt that passed the password; the raw token goes in a short cookie.
+    ``only`` limits it to one method (a step-up to a phishing-resistant sign-in: "passkey")."""
     raw = new_token()
     await OneTimeToken.insert(OneTimeToken(
         purpose=LOGIN, token_hash=token_hash(raw), identity=identity_id,
-        data={"next": next_path, "sends": 0},
+        data={"next": next_path, "sends": 0, **({"only": only} if only else {})},
         expires_at=datetime.now(UTC) + ATTEMPT_LIFETIME))
     return raw
 
@@ -307,6 +321,14 @@ class Attempt:
     next: str
     status: Status
     email_code_sent: bool
+    only: str | None = None
+
+    @property
+    def methods(self) -> list[str]:
+        """The methods this attempt accepts."""
+        if self.only:
+            return [self.only] if self.only in self.status.methods else []
+        return self.status.methods
 
 
 async def attempt(raw: str | None) -> Attempt:
@@ -320,7 +342,8 @@ async def attempt(raw: str | None) -> Attempt:
     row = rows[0]
     data = row["data"] if isinstance(row["data"], dict) else __import__("json").loads(row["data"])
     return Attempt(row["identity"], row["email"], data.get("next", "/"),
-                   await status(row["identity"]), bool(data.get("code_mac")))
+                   await status(row["identity"]), bool(data.get("code_mac")),
+                   data.get("only") or None)
 
 
 async def send_login_code(settings: Settings, raw: str, language: str, client: Client) -> None:
@@ -352,7 +375,7 @@ async def complete_login(settings: Settings, raw: str, method: str, code: str,
     """Check the second factor of a sign-in attempt; the attempt is spent on success."""
     current = await attempt(raw)
     identity_id = current.identity_id
-    if method not in current.status.methods:
+    if method not in current.methods or method == "passkey":  # passkeys: services/passkeys
         raise FactorMissing()
     reservation = await _reserve(identity_id)
     ok = await _check_code(settings, current, raw, method, code, client)
@@ -360,12 +383,17 @@ async def complete_login(settings: Settings, raw: str, method: str, code: str,
         await _failed(identity_id, client, f"login_{method}")
         raise CodeRejected()
     await throttle.refund(*reservation.counted)
+    return await spend_attempt(raw, current, method, client)
+
+
+async def spend_attempt(raw: str, current: Attempt, method: str, client: Client) -> Attempt:
+    """The second factor was right: the attempt is spent (once, whoever is first)."""
     spent = await OneTimeToken.raw(
         "UPDATE one_time_token SET used_at = now() WHERE token_hash = {} AND purpose = {} "
         "AND used_at IS NULL RETURNING id", token_hash(raw), LOGIN)
     if not spent:
         raise AttemptExpired()
-    await audit.record("identity:mfa:success", client=client, identity_id=identity_id,
+    await audit.record("identity:mfa:success", client=client, identity_id=current.identity_id,
                        method=method)
     return current
 

@@ -29,6 +29,8 @@ REFRESH_LIFETIME = timedelta(days=30)
 SCOPES = ("openid", "profile", "email", "accounts", "offline_access")
 ACR_PASSWORD = "urn:portal:acr:pwd"  # noqa: S105  (an acr value)
 ACR_MFA = "urn:portal:acr:mfa"
+#: A phishing-resistant sign-in: a passkey (amr "hwk"), alone or after the password.
+ACR_PHR = "urn:portal:acr:phr"
 AUTH_METHODS = ("client_secret_basic", "client_secret_post", "private_key_jwt", "none")
 #: What a client may prove itself with at the introspection endpoint (not public clients).
 CONFIDENTIAL_AUTH_METHODS = AUTH_METHODS[:3]
@@ -105,7 +107,7 @@ def discovery(settings: Settings) -> dict[str, Any]:
         "authorization_response_iss_parameter_supported": True,
         "claims_supported": list(dict.fromkeys(
             [*ID_TOKEN_CLAIMS, *(c for claims in SCOPE_CLAIMS.values() for c in claims)])),
-        "acr_values_supported": [ACR_PASSWORD, ACR_MFA],
+        "acr_values_supported": [ACR_PASSWORD, ACR_MFA, ACR_PHR],
         "claims_parameter_supported": False,
         "request_parameter_supported": False,
         "request_uri_parameter_supported": False,

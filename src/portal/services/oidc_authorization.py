@@ -16,6 +16,7 @@ from portal.services import audit
 from portal.services.oidc import (
     ACR_MFA,
     ACR_PASSWORD,
+    ACR_PHR,
     CODE_LIFETIME,
     BadClientRedirect,
     OAuthError,
@@ -47,7 +48,12 @@ class AuthorizeRequest:
 
     @property
     def wants_mfa(self) -> bool:
-        return self.client["require_mfa"] or ACR_MFA in self.acr_values
+        return self.client["require_mfa"] or ACR_MFA in self.acr_values or self.wants_phr
+
+    @property
+    def wants_phr(self) -> bool:
+        """A phishing-resistant sign-in (a passkey) is asked for."""
+        return ACR_PHR in self.acr_values
 
     def error_redirect(self, settings: Settings, error: str, description: str = "") -> str:
         query = {"error": error, "iss": issuer(settings)}
@@ -150,7 +156,7 @@ async def issue_code(settings: Settings, scope: Scope, request: AuthorizeRequest
             scope=" ".join(request.scopes), nonce=request.nonce,
             code_challenge=request.code_challenge, account_public_id=account,
             auth_time=session["created_at"], amr=amr,
-            acr=ACR_MFA if session["mfa_at"] else ACR_PASSWORD,
+            acr=session_acr(session),
             expires_at=datetime.now(UTC) + CODE_LIFETIME,
         ))
         await OAuthLogin.raw(
@@ -167,6 +173,21 @@ async def issue_code(settings: Settings, scope: Scope, request: AuthorizeRequest
         query["state"] = request.state
     return _append_query(request.redirect_uri, query)
 
+
+
+def session_acr(session: dict[str, Any]) -> str:
+    """The strongest class a session's sign-in meets: phishing-resistant (a passkey), two
+    factors, or the password."""
+    if "hwk" in (session["amr"] or []):
+        return ACR_PHR
+    return ACR_MFA if session["mfa_at"] else ACR_PASSWORD
+
+
+def satisfies(request: AuthorizeRequest, session: dict[str, Any]) -> bool:
+    """Whether a session's sign-in is as strong as the authorization request asks."""
+    if request.wants_phr:
+        return "hwk" in (session["amr"] or [])
+    return not request.wants_mfa or bool(session["mfa_at"])
 
 
 async def _chosen_account(scope: Scope, wanted: str | None) -> str | None:

@@ -130,11 +130,15 @@ def assignable_roles(scope: Scope) -> tuple[str, ...]:
     return ()
 
 
-def meets_policy(policy: str, has_app: bool, has_email: bool) -> bool:
+def meets_policy(policy: str, has_app: bool, has_email: bool,
+                 has_passkey: bool = False) -> bool:
+    """Each level accepts the stronger factors too: "any" < "app" < "passkey"."""
+    if policy == "passkey":
+        return has_passkey
     if policy == "app":
-        return has_app
+        return has_app or has_passkey
     if policy == "any":
-        return has_app or has_email
+        return has_app or has_email or has_passkey
     return True
 
 
@@ -197,9 +201,12 @@ _ORDER: dict[str, tuple[tuple[str, str], ...]] = {
     "newest": (("people.created_at", "DESC"), ("people.id", "ASC")),
 }
 
-_MFA_MISSING = """people.status = 'active' AND NOT CASE {}
-    WHEN 'app' THEN i.totp_confirmed_at IS NOT NULL
-    WHEN 'any' THEN i.totp_confirmed_at IS NOT NULL OR i.mfa_email_enabled ELSE true END"""
+_HAS_PASSKEY = "EXISTS (SELECT 1 FROM passkey k WHERE k.identity = i.id)"
+_MFA_MISSING = f"""people.status = 'active' AND NOT CASE {{}}
+    WHEN 'passkey' THEN {_HAS_PASSKEY}
+    WHEN 'app' THEN i.totp_confirmed_at IS NOT NULL OR {_HAS_PASSKEY}
+    WHEN 'any' THEN i.totp_confirmed_at IS NOT NULL OR i.mfa_email_enabled OR {_HAS_PASSKEY}
+    ELSE true END"""
 
 # Members and (for those who manage people) pending invitations, as one list, in two steps:
 # narrow rows are filtered, counted, sorted and cut to a page; only that page is joined with
@@ -232,6 +239,8 @@ SELECT found.id, found.status, found.role, found.created_at, found.identity_id, 
        btrim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) AS name,
        i.last_login_at, coalesce(i.totp_confirmed_at IS NOT NULL, false) AS has_app,
        coalesce(i.mfa_email_enabled, false) AS has_email,
+       coalesce(EXISTS (SELECT 1 FROM passkey k WHERE k.identity = i.id), false)
+           AS has_passkey,
        v.expires_at, coalesce(v.expires_at <= now(), false) AS lapsed,
        CASE WHEN found.role IN ('owner', 'admin') THEN
                 (SELECT count(*) FROM company c WHERE c.account = {})
@@ -311,7 +320,8 @@ async def list_page(
         rows = await fetch(current)
     for row in rows:
         row["is_self"] = row["identity_id"] == scope.identity_id
-        row["meets_policy"] = meets_policy(policy, row["has_app"], row["has_email"])
+        row["meets_policy"] = meets_policy(policy, row["has_app"], row["has_email"],
+                                           row["has_passkey"])
     return PeoplePage(rows=rows, total=total, page=current, pages=pages, query=text, sort=sort,
                       role=role, status=status, mfa=mfa, full=full, policy=policy)
 
@@ -320,6 +330,7 @@ _PERSON = """
 SELECT m.id, m.role, m.created_at, m.identity AS identity_id, i.email, i.last_login_at,
        btrim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) AS name,
        i.totp_confirmed_at IS NOT NULL AS has_app, i.mfa_email_enabled AS has_email,
+       EXISTS (SELECT 1 FROM passkey k WHERE k.identity = i.id) AS has_passkey,
        (SELECT count(*) FROM company_access ca WHERE ca.membership = m.id)::int AS granted
 FROM membership m
 JOIN identity i ON i.id = m.identity
@@ -340,7 +351,7 @@ async def get(scope: Scope, membership_id: object) -> dict[str, Any]:
     person = rows[0]
     person["is_self"] = person["identity_id"] == scope.identity_id
     person["meets_policy"] = meets_policy(scope.account_mfa_policy, person["has_app"],
-                                          person["has_email"])
+                                          person["has_email"], person["has_passkey"])
     person["all_companies"] = person["role"] in tenancy.ALL_COMPANIES_ROLES
     return person
 
@@ -689,6 +700,16 @@ async def sole_owner_accounts(identity_id: UUID) -> list[dict[str, Any]]:
     )
 
 
+#: Fixed texts only (the policy is a parameter).
+_MFA_MISSING_COUNT = (
+    "SELECT count(*) AS missing FROM membership m JOIN identity i ON i.id = m.identity "  # noqa: S608
+    "WHERE m.account = {} AND NOT CASE {} "
+    f"WHEN 'passkey' THEN {_HAS_PASSKEY} "
+    f"WHEN 'app' THEN i.totp_confirmed_at IS NOT NULL OR {_HAS_PASSKEY} "
+    f"ELSE i.totp_confirmed_at IS NOT NULL OR i.mfa_email_enabled OR {_HAS_PASSKEY} END"
+)
+
+
 async def mfa_missing(scope: Scope) -> int:
     """How many people of the account do not meet its MFA policy (0 when there is none)."""
     policy = scope.account_mfa_policy
@@ -696,9 +717,7 @@ async def mfa_missing(scope: Scope) -> int:
         return 0
     rows = await tenancy.raw(
         Membership, scope,
-        "SELECT count(*) AS missing FROM membership m JOIN identity i ON i.id = m.identity "
-        "WHERE m.account = {} AND NOT CASE {} WHEN 'app' THEN i.totp_confirmed_at IS NOT NULL "
-        "ELSE i.totp_confirmed_at IS NOT NULL OR i.mfa_email_enabled END",
+        _MFA_MISSING_COUNT,
         policy,
     )
     return rows[0]["missing"]

@@ -54,7 +54,8 @@ class Scope:
     company_ids: frozenset[UUID] | None = None
     #: Set when the request is made with an API key (its public id), for audit events.
     api_key_id: str | None = None
-    #: The person's second factors ("app", "email") and what the current account demands.
+    #: The person's second factors ("app", "email", "passkey") and what the current account
+    #: demands ("none", "any", "app", "passkey": each level accepts the stronger ones too).
     mfa_factors: frozenset[str] = field(default_factory=frozenset)
     account_mfa_policy: str = "none"
     #: Set when the access to the current account comes through an accounting office's
@@ -75,8 +76,10 @@ class Scope:
 
     @property
     def meets_account_mfa_policy(self) -> bool:
+        if self.account_mfa_policy == "passkey":
+            return "passkey" in self.mfa_factors
         if self.account_mfa_policy == "app":
-            return "app" in self.mfa_factors
+            return bool({"app", "passkey"} & self.mfa_factors)
         if self.account_mfa_policy == "any":
             return bool(self.mfa_factors)
         return True

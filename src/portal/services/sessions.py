@@ -62,7 +62,8 @@ async def start(
 ) -> str:
     """Create a session and return the raw id for the cookie (never stored). ``amr`` says how
     the person proved it (RFC 8176): "pwd", plus "otp" (app or email code) or "kba"
-    (a recovery code) after a second factor."""
+    (a recovery code) after a second factor; "hwk" and "user" for a passkey (possession of
+    a key and the authenticator's check of the person), alone or after the password."""
     raw = new_token()
     moment = now()
     await Session.insert(
@@ -89,6 +90,7 @@ _LOAD = """
 SELECT s.id, s.last_seen_at, s.expires_at, s.account_public_id, s.reauth_at,
        i.id AS identity_id, i.email, i.is_staff, i.last_account_id,
        i.totp_confirmed_at IS NOT NULL AS has_app, i.mfa_email_enabled AS has_email,
+       EXISTS (SELECT 1 FROM passkey k WHERE k.identity = i.id) AS has_passkey,
        coalesce(p.language, '') AS language,
        trim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) AS display_name,
        a.id AS account_id, a.public_id, a.name AS account_name, a.mfa_policy,
@@ -141,7 +143,8 @@ async def load(raw: str, lifetimes: Lifetimes) -> Scope | None:
         role=row["role"],
         reauth_at=row["reauth_at"],
         mfa_factors=frozenset(
-            factor for factor, on in (("app", row["has_app"]), ("email", row["has_email"])) if on
+            factor for factor, on in (("app", row["has_app"]), ("email", row["has_email"]),
+                                      ("passkey", row["has_passkey"])) if on
         ),
         account_mfa_policy=(row["mfa_policy"] or "none") if row["role"] else "none",
     )

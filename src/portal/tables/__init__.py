@@ -15,10 +15,12 @@ from portal.tables.catalogue import (
 from portal.tables.identity import (
     Identity,
     OneTimeToken,
+    Passkey,
     Profile,
     RecoveryCode,
     Session,
     Throttle,
+    WebauthnChallenge,
 )
 from portal.tables.keys import ApiKey
 from portal.tables.mail import OutboxEmail
@@ -41,6 +43,8 @@ ALL_TABLES = [
     Session,
     OneTimeToken,
     RecoveryCode,
+    Passkey,
+    WebauthnChallenge,
     Throttle,
     Account,
     Company,

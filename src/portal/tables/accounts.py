@@ -14,7 +14,7 @@ class Account(Base, tablename="account"):
     postal_code = Varchar(length=20, default="")
     city = Varchar(length=100, default="")
     country = Varchar(length=2, default="PL")
-    mfa_policy = Varchar(length=16, default="none")  # none | any | app
+    mfa_policy = Varchar(length=16, default="none")  # none | any | app | passkey
 
 
 class Company(Base, tablename="company"):

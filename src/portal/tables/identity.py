@@ -1,10 +1,12 @@
-"""The ID: identities, their profiles, sessions, one-time tokens, recovery codes, throttles."""
+"""The ID: identities, their profiles, sessions, one-time tokens, recovery codes, passkeys,
+WebAuthn challenges, throttles."""
 
 from piccolo.columns import (
     JSONB,
     Array,
     BigInt,
     Boolean,
+    Bytea,
     ForeignKey,
     Integer,
     OnDelete,
@@ -76,6 +78,33 @@ class RecoveryCode(Base, tablename="recovery_code"):
     code_hash = Varchar(length=64)
     used_at = Timestamptz(null=True, default=None)
     one_code_once = Unique(["identity", "code_hash"])
+
+
+class Passkey(Base, tablename="passkey"):
+    """A WebAuthn credential (a passkey) of an identity; made by the migration of 2026-12-03."""
+
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade, index=True)
+    credential_id = Bytea(unique=True)
+    public_key = Bytea()  # COSE, as the authenticator gave it at registration
+    sign_count = BigInt(default=0)
+    backup_eligible = Boolean(default=False)
+    backup_state = Boolean(default=False)
+    transports = Array(base_column=Varchar(length=16), default=list)
+    aaguid = Varchar(length=36, default="")
+    device_type = Varchar(length=16, default="")  # single_device | multi_device
+    name = Varchar(length=100, default="")
+    last_used_at = Timestamptz(null=True, default=None)
+
+
+class WebauthnChallenge(Base, tablename="webauthn_challenge"):
+    """A challenge handed to a browser: single-use, bound to a session or a sign-in attempt
+    (``binding`` is a SHA-256 of its token), expiring in 5 minutes."""
+
+    purpose = Varchar(length=16)  # register | login | second_factor
+    binding = Varchar(length=64)
+    identity = ForeignKey(Identity, on_delete=OnDelete.cascade, null=True)
+    challenge = Bytea(unique=True)
+    expires_at = Timestamptz()
 
 
 class Throttle(Table, db=ENGINE, tablename="throttle"):

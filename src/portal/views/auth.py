@@ -12,7 +12,7 @@ from portal.security.guards import requires_identity
 from portal.security.headers import csp_with_form_targets
 from portal.security.middleware import set_session
 from portal.security.passwords import HashBusy
-from portal.services import identity, mfa, oidc_authorization, sessions
+from portal.services import identity, mfa, oidc_authorization, passkeys, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
 from portal.views.forms import INVALID, client_of, field_errors, form_values
@@ -59,7 +59,7 @@ async def sign_in(
 
 
 async def _sign_in_page(request: Request, context: dict, *, headers: dict | None = None,
-                        **kwargs) -> Template:
+                        partial: str = "partials/login_form.html", **kwargs) -> Template:
     """The sign-in page. When it returns to an application (``next`` is an authorization
     request), it speaks the language the application asked for (``ui_locales``), and its form
     may go on to the application's registered redirect URI: without JavaScript the form's
@@ -70,8 +70,7 @@ async def _sign_in_page(request: Request, context: dict, *, headers: dict | None
     if going_on.redirect_uris:
         headers = {**(headers or {}), "Content-Security-Policy": csp_with_form_targets(
             *going_on.redirect_uris)}
-    return render(request, "login.html", context, partial="partials/login_form.html",
-                  headers=headers, **kwargs)
+    return render(request, "login.html", context, partial=partial, headers=headers, **kwargs)
 
 
 class AuthController(Controller):
@@ -105,7 +104,7 @@ class AuthController(Controller):
             return await _sign_in_page(
                 request, {**context, "errors": field_errors(error)}, status=INVALID
             )
-        if mfa.enabled_for(row):
+        if mfa.enabled_for(row) or await passkeys.count_for(row["id"]):
             # The password is right; the session starts only after the second factor.
             raw = await mfa.begin_login(row["id"], safe_next(values["next"]))
             response = redirect(request, "/login/mfa")

@@ -62,7 +62,10 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         return redirect(request, "/accounts/new")
     if isinstance(exc, MfaEnrolmentRequired):
         message = (
-            "To konto firmy wymaga logowania z aplikacją uwierzytelniającą. Włącz ją, aby "
+            "To konto firmy wymaga logowania kluczem dostępu. Dodaj klucz dostępu, aby "
+            "kontynuować."
+            if exc.detail == "passkey"
+            else "To konto firmy wymaga logowania z aplikacją uwierzytelniającą. Włącz ją, aby "
             "kontynuować."
             if exc.detail == "app"
             else "To konto firmy wymaga weryfikacji dwuetapowej. Włącz ją, aby kontynuować."

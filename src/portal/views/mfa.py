@@ -13,7 +13,7 @@ from portal.security import totp
 from portal.security.guards import requires_identity
 from portal.security.headers import csp_with_form_targets
 from portal.security.middleware import set_session
-from portal.services import mfa, oidc_authorization, sessions
+from portal.services import mfa, oidc_authorization, passkeys, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
 from portal.views.auth import MFA_COOKIE, mfa_cookie, sign_in
@@ -25,12 +25,13 @@ from portal.views.forms import (
     mfa_context,
     reauthenticated,
 )
+from portal.views.passkeys import second_factor_options
 from portal.views.rendering import language_of, redirect, render, scope_of, settings_of
 from portal.views.security import security_context
 
 
 def _method(attempt: mfa.Attempt, wanted: str | None) -> str:
-    methods = attempt.status.methods
+    methods = attempt.methods
     if wanted in methods:
         return wanted
     return methods[0] if methods else "app"
@@ -65,21 +66,35 @@ class MfaLoginController(Controller):
 
     @post("/", opt={"public": True})
     async def verify(self, request: Request) -> Response:
-        values = await form_values(request, "method", "code")
+        values = await form_values(request, "method", "code", "credential")
         settings = settings_of(request)
         raw = request.cookies.get(MFA_COOKIE)
         try:
-            attempt = await mfa.complete_login(settings, raw, values["method"], values["code"],
-                                               client_of(request))
+            if values["method"] == "passkey":
+                attempt = await passkeys.complete_second_factor(
+                    settings, raw, values["credential"], client_of(request))
+                amr = ("pwd", *passkeys.AMR, "mfa")
+            else:
+                attempt = await mfa.complete_login(settings, raw, values["method"],
+                                                   values["code"], client_of(request))
+                amr = ("pwd", "otp", "mfa")
         except mfa.AttemptExpired as error:
             return redirect(request, "/login", flash=error.message)
         except DomainError as error:
             return await self._form(request, values["method"], errors=field_errors(error),
                                     status=INVALID)
         response = await sign_in(request, {"id": attempt.identity_id, "last_account_id": None},
-                                 attempt.next, amr=("pwd", "otp", "mfa"))
+                                 attempt.next, amr=amr)
         response.set_cookie(mfa_cookie(settings, None))
         return response
+
+    @post("/passkey/options", opt={"public": True})
+    async def passkey_options(self, request: Request) -> Response:
+        """A challenge for the passkey step, bound to this sign-in attempt (JSON)."""
+        try:
+            return await second_factor_options(request, request.cookies.get(MFA_COOKIE))
+        except DomainError as error:
+            return Response({"error": error.message}, status_code=409)
 
     @post("/email-code", opt={"public": True})
     async def send_code(self, request: Request) -> Response:

@@ -148,11 +148,11 @@ class OAuthController(Controller):
             if "none" in req.prompt:
                 return Redirect(req.error_redirect(settings, "login_required"), status_code=302)
             return redirect(request, "/login?" + urlencode({"next": _again(params)}))
-        if req.wants_mfa and not session["mfa_at"]:
+        if not oidc_authorization.satisfies(req, session):
             if "none" in req.prompt:
                 return Redirect(req.error_redirect(settings, "interaction_required"),
                                 status_code=302)
-            return await _step_up(request, scope, params)
+            return await _step_up(request, scope, params, passkey=req.wants_phr)
         if decision is None and await oidc_authorization.needs_consent(scope.identity_id, req):
             if "none" in req.prompt:
                 return Redirect(req.error_redirect(settings, "consent_required"),
@@ -357,14 +357,21 @@ def _too_old(req: oidc_authorization.AuthorizeRequest, session: dict) -> bool:
     return (datetime.now(UTC) - session["created_at"]).total_seconds() > req.max_age
 
 
-async def _step_up(request: Request, scope, params: dict[str, str]) -> Response:
-    """The application needs a second factor this session has not used: ask for it."""
+async def _step_up(request: Request, scope, params: dict[str, str],
+                   passkey: bool = False) -> Response:
+    """The application needs a second factor this session has not used (or, with
+    ``passkey``, a phishing-resistant one): ask for it."""
     status = await mfa.status(scope.identity_id)
+    if passkey and not status.passkeys:
+        return redirect(request, "/security",
+                        flash="Ta aplikacja wymaga logowania kluczem dostępu. Dodaj klucz "
+                              "dostępu, aby kontynuować.")
     if not status.enabled:
         return redirect(request, "/security",
                         flash="Ta aplikacja wymaga weryfikacji dwuetapowej. Włącz ją, aby "
                               "kontynuować.")
-    raw = await mfa.begin_login(scope.identity_id, _again(params))
+    raw = await mfa.begin_login(scope.identity_id, _again(params),
+                                only="passkey" if passkey else None)
     response = redirect(request, "/login/mfa")
     response.set_cookie(mfa_cookie(settings_of(request), raw))
     return response

@@ -10,7 +10,7 @@ from litestar.params import FromPath
 from litestar.response import Template
 
 from portal.security.guards import requires_identity
-from portal.services import audit, identity, oidc_tokens, sessions
+from portal.services import audit, identity, oidc_tokens, passkeys, sessions
 from portal.services.errors import DomainError
 from portal.views.forms import INVALID, client_of, field_errors, form_values, mfa_context
 from portal.views.rendering import is_htmx, redirect, render, scope_of, settings_of
@@ -40,6 +40,11 @@ EVENT_LABELS = {
     "identity:mfa:failure": "Nieprawidłowy kod logowania",
     "identity:mfa:email_code_sent": "Wysłano kod logowania e-mailem",
     "identity:reauth:success": "Potwierdzono tożsamość",
+    "identity:passkey:add": "Dodano klucz dostępu",
+    "identity:passkey:rename": "Zmieniono nazwę klucza dostępu",
+    "identity:passkey:remove": "Usunięto klucz dostępu",
+    "identity:passkey:failure": "Nieudana próba użycia klucza dostępu",
+    "identity:passkey:clone_warning": "Odrzucono klucz dostępu: możliwa kopia klucza",
     "oauth:consent:grant": "Udzielono aplikacji dostępu",
     "oauth:consent:revoke": "Odebrano aplikacji dostęp",
     "oauth:authorization:grant": "Zalogowano do aplikacji",
@@ -89,6 +94,7 @@ async def security_context(request: Request) -> dict:
         **await _sessions(request),
         "history": await _history(request),
         "applications": await oidc_tokens.granted_applications(scope_of(request).identity_id),
+        "passkeys": await passkeys.list_for(scope_of(request).identity_id),
         **await mfa_context(request),
     }
 
