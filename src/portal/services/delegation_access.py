@@ -40,7 +40,7 @@ WHERE CLIENT AND LIVE
   AND NOT EXISTS (SELECT 1 FROM membership own
                   WHERE own.account = d.client AND own.identity = m.identity)
 GROUP BY d.id, o.id, c.id
-ORDER BY o.name, d.id
+ORDER BY portal_sort_key(o.name), d.id
 """.replace("LIVE", LIVE)
 
 

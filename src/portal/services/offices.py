@@ -372,7 +372,7 @@ LIMIT {}
 _COMPANIES = """
 SELECT dc.delegation, c.id, c.name, c.key, dc.level FROM delegation_company dc
 JOIN company c ON c.id = dc.company
-WHERE dc.delegation = ANY({}::uuid[]) ORDER BY lower(c.name), c.id
+WHERE dc.delegation = ANY({}::uuid[]) ORDER BY c.sort_name, c.id
 """
 
 _ASSIGNMENTS = """
@@ -382,7 +382,7 @@ FROM delegation_assignment a
 JOIN company c ON c.id = a.company
 JOIN membership m ON m.id = a.membership
 JOIN identity i ON i.id = m.identity LEFT JOIN profile p ON p.identity = i.id
-WHERE a.delegation = ANY({}::uuid[]) ORDER BY lower(i.email), lower(c.name)
+WHERE a.delegation = ANY({}::uuid[]) ORDER BY lower(i.email), c.sort_name
 """
 
 

@@ -50,7 +50,8 @@ _DELEGATED = """(
                         'key', co.key, 'name', co.name,
                         'level', CASE WHEN access_level_rank(da.level)
                                            <= access_level_rank(dc.level)
-                                      THEN da.level ELSE dc.level END) ORDER BY co.name),
+                                      THEN da.level ELSE dc.level END)
+                        ORDER BY co.sort_name, co.id),
                         '[]'::jsonb)
                     FROM delegation_assignment da
                     JOIN delegation_company dc
@@ -58,7 +59,7 @@ _DELEGATED = """(
                     JOIN company co ON co.id = da.company
                     WHERE da.delegation = d.id AND da.membership = om.id))
                ELSE jsonb_build_object() END
-            ORDER BY c.name), '[]'::jsonb)
+            ORDER BY portal_sort_key(c.name), c.public_id), '[]'::jsonb)
         FROM delegation d
         JOIN account c ON c.id = d.client
         JOIN account o ON o.id = d.office
