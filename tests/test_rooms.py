@@ -60,3 +60,16 @@ def test_the_mfa_and_security_screens_point_one_way():
     edges = graph("views")
     assert "portal.views.mfa" not in edges["portal.views.security"]
     assert not [c for c in cycles(edges) if "portal.views.mfa" in c], cycles(edges)
+
+
+PRIMITIVES = ("passwords", "totp", "tokens", "permissions")
+
+
+def test_the_security_primitives_import_nothing_from_the_rooms_above():
+    above = ("portal.services", "portal.views", "portal.api", "portal.tables", "portal.db",
+             "portal.security.guards", "portal.security.middleware", "portal.security.csrf",
+             "portal.security.headers")
+    for name in PRIMITIVES:
+        reached = {m for m in imports_of(SRC / "security" / f"{name}.py")
+                   if m.startswith(above)}
+        assert not reached, (name, reached)

@@ -1,1 +1,10 @@
-"""Security primitives: passwords, tokens, permissions, guards."""
+"""Security, in two halves.
+
+Primitives, which know nothing of requests, tables or services (tests/test_rooms.py keeps them
+so): ``passwords`` (argon2 in a thread, the new-password rules), ``totp`` (pyotp, the sealed
+secret), ``tokens`` (random, hashed), ``permissions`` (the StrEnum and the role map).
+
+Request handling, which may use the services: ``guards`` (login, MFA, permission via opt),
+``middleware`` (the session), ``csrf``, ``headers`` (CSP and friends), ``input`` (characters
+refused before any handler).
+"""
