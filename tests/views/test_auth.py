@@ -251,6 +251,9 @@ async def test_a_sign_in_from_a_new_device_mails_the_person(client):
     mail = await last_mail("urzadzenie@example.com")
     assert "Chrome" in mail["text_body"] and "Windows" in mail["text_body"]
     assert "203.0.113.7" in mail["text_body"]
+    # The time as the UI shows it, in the person's zone ("02.12.2026 20:00"), not in UTC.
+    assert "UTC" not in mail["text_body"]
+    assert re.search(r"\d\d\.\d\d\.\d{4} \d\d:\d\d", mail["text_body"])
 
 
 async def test_an_empty_sign_in_form_names_what_is_missing(client):

@@ -15,6 +15,7 @@ import asyncpg
 from email_validator import EmailNotValidError, validate_email
 from piccolo.query import WhereRaw
 
+from portal import i18n
 from portal.db import ENGINE
 from portal.security import passwords
 from portal.security.passwords import HashBusy, hash_password, password_problems, verify_password
@@ -273,7 +274,7 @@ async def authenticate(
                 language=await _language(identity["id"], language),
                 device=describe_device(client.user_agent),
                 ip=client.ip,
-                when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                when=i18n.when(datetime.now(UTC)),  # in the person's zone, as the UI says
             )
         await audit.record("identity:login:success", client=client, identity_id=identity["id"])
     return identity
