@@ -1,0 +1,59 @@
+"""A long company list as a Polish reader uses it (issues 17 and 20): names in Polish
+alphabetical order, and "Następna strona" / "Poprzednia strona" by keyboard only, each link
+carrying its keyset cursor in the address, as htmx swaps and as whole pages."""
+
+from __future__ import annotations
+
+import re
+import uuid
+
+from playwright.async_api import Page, expect
+
+from e2e import axe
+from e2e.data import Person
+from e2e.pages import CompaniesPage, tab_to
+from portal.tables import Company
+
+DASH = "\N{EN DASH}"
+POLISH = ["Szkoła", "Ślusarstwo Kowalski", "Zakład Fryzjerski", "Łódź Hurt", "Lucyna Kwiaty"]
+
+
+async def test_companies_in_polish_order_paged_by_key_with_the_keyboard(page: Page, signed_in,
+                                                                        owner: Person):
+    account_id = owner.account["id"]
+    await Company.insert(*[
+        Company(account=account_id, key=uuid.uuid4().hex[:16], name=name)
+        for name in POLISH + [f"Apteka {n:02d}" for n in range(55)]
+    ])  # 61 with the main company "Firma Testowa sp. z o.o.": 3 pages
+    companies = await CompaniesPage(page).open("sort=-name")
+    assert (await companies.names())[:5] == [
+        "Zakład Fryzjerski", "Ślusarstwo Kowalski", "Szkoła", "Łódź Hurt", "Lucyna Kwiaty"]
+    await companies.open()
+    await expect(companies.summary).to_have_text(f"Firmy 1{DASH}25 z 61")
+
+    following = page.get_by_role("link", name="Następna strona")
+    await tab_to(page, following, max_presses=200)
+    await page.keyboard.press("Enter")
+    await expect(companies.summary).to_have_text(f"Firmy 26{DASH}50 z 61")
+    await expect(page).to_have_url(re.compile(r"page=2&after=[\w-]+"))
+    assert (await companies.names())[0] == "Apteka 25"
+    await axe.assert_no_serious_violations(page)
+
+    await tab_to(page, following, max_presses=200)
+    await page.keyboard.press("Enter")
+    await expect(companies.summary).to_have_text(f"Firmy 51{DASH}61 z 61")
+    assert await companies.names() == [
+        "Apteka 50", "Apteka 51", "Apteka 52", "Apteka 53", "Apteka 54",
+        "Firma Testowa sp. z o.o.", "Lucyna Kwiaty", "Łódź Hurt", "Szkoła",
+        "Ślusarstwo Kowalski", "Zakład Fryzjerski"]
+
+    back = page.get_by_role("link", name="Poprzednia strona")
+    await tab_to(page, back, max_presses=200)
+    await page.keyboard.press("Enter")
+    await expect(companies.summary).to_have_text(f"Firmy 26{DASH}50 z 61")
+    await expect(page).to_have_url(re.compile(r"page=2&before=[\w-]+"))
+
+    # The address of a keyed page, opened anew (a bookmark, no htmx): the same rows.
+    await page.goto(page.url)
+    await expect(companies.summary).to_have_text(f"Firmy 26{DASH}50 z 61")
+    assert (await companies.names())[0] == "Apteka 25"
