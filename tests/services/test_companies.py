@@ -4,6 +4,7 @@ never changes."""
 from __future__ import annotations
 
 import ast
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -286,7 +287,9 @@ async def test_next_and_previous_pages_are_read_by_key_and_hold_the_whole_order(
             assert back == whole, (sort, query)
     second = await companies.list_page(scope, None, "name", "2")
     foreign = paging.encode_cursor("name", [their_company])
-    for cursor in ("x", "", "A" * 5000, paging.encode_cursor("-name", [uuid.uuid4()]), foreign,
+    deep = base64.urlsafe_b64encode(b"[" * 1400).decode()  # json.loads: RecursionError
+    for cursor in ("x", "", "A" * 5000, deep, paging.encode_cursor("-name", [uuid.uuid4()]),
+                   foreign,
                    paging.encode_cursor("name", ["not-a-uuid"]), paging.encode_cursor("name", [])):
         for after, before in ((cursor, None), (None, cursor)):
             fallback = await companies.list_page(scope, None, "name", "2", after, before)

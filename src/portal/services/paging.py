@@ -90,7 +90,7 @@ def decode_cursor(raw: object, tag: str, kinds: Sequence[type]) -> list[Any] | N
             else:
                 values.append(value)
         return values
-    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error):
+    except (ValueError, TypeError, UnicodeDecodeError, binascii.Error, RecursionError):
         return None
 
 
