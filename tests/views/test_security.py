@@ -63,6 +63,30 @@ async def test_security_history_lists_sign_ins_and_failures(client):
     assert "203.0.113.7" in html
 
 
+async def test_security_history_shows_security_events_only_readably_and_in_pages(client):
+    """Issue 13: no account events (account:company:create), never a raw tag, 20 a page."""
+    from portal.services import audit
+
+    identity_id = await factories.identity("strony@example.com")
+    await client.sign_in("strony@example.com", factories.PASSWORD)
+    await audit.record("account:company:create", identity_id=identity_id)
+    await audit.record("identity:profile:update", identity_id=identity_id)
+    for _ in range(24):
+        await audit.record("identity:mfa:failure", identity_id=identity_id)
+    html = (await client.get("/security")).text
+    assert 'href="#history-heading"' in html and 'id="history-heading"' in html
+    history = html[html.index('id="security-history"'):]
+    assert "account:" not in history and "identity:" not in history
+    assert "Zmieniono profil" not in history
+    assert history.count("Nieprawidłowy kod logowania") == 20
+    assert "Zdarzenia 1–20 z 25" in history and "/security?history=2" in history
+    second = await client.get("/security?history=2", headers={"HX-Request": "true"})
+    assert second.text.lstrip().startswith('<div id="security-history">')
+    assert second.text.count("Nieprawidłowy kod logowania") == 4 and "Zalogowano" in second.text
+    odd = await client.get("/security?history=%27x")
+    assert odd.status_code == 200 and "Zdarzenia 1–20 z 25" in odd.text
+
+
 async def test_idle_and_absolute_lifetimes_end_sessions(client):
     await factories.identity("czas@example.com")
     await client.sign_in("czas@example.com", factories.PASSWORD)

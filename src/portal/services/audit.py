@@ -9,10 +9,13 @@ event, and the same event lands in the office's own log, naming the client.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from portal.services.paging import Window, page_count, parse_page
 from portal.services.scope import Client, Scope
 from portal.tables import AuditEvent
 
@@ -46,6 +49,39 @@ async def record(
                   "client_name": acting.account.name},
         ))
     await AuditEvent.insert(*rows)
+
+
+HISTORY_PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class HistoryPage(Window):
+    rows: list[dict[str, Any]]
+    total: int
+    page: int
+    pages: int
+    per_page: int = HISTORY_PER_PAGE
+
+
+async def security_history(identity_id: UUID, tags: Iterable[str],
+                           page: object = None) -> HistoryPage:
+    """One page of the person's own security events (sign-ins, failures, password, MFA,
+    sessions, applications: ``tags``), newest first; the account's events are not here."""
+    wanted = sorted(set(tags))
+    where = (AuditEvent.identity_id == identity_id) & AuditEvent.tag.is_in(wanted)
+    total = await AuditEvent.count().where(where)
+    pages = page_count(total, HISTORY_PER_PAGE)
+    current = min(parse_page(page), pages)
+    rows = await (
+        AuditEvent.select(AuditEvent.tag, AuditEvent.created_at, AuditEvent.ip,
+                          AuditEvent.user_agent)
+        .where(where)
+        .order_by(AuditEvent.created_at, ascending=False)
+        .order_by(AuditEvent.id, ascending=False)
+        .limit(HISTORY_PER_PAGE)
+        .offset((current - 1) * HISTORY_PER_PAGE)
+    )
+    return HistoryPage(rows=rows, total=total, page=current, pages=pages)
 
 
 async def for_identity(identity_id: UUID, limit: int = 50) -> list[dict[str, Any]]:

@@ -29,7 +29,6 @@ EVENT_LABELS = {
     "identity:registration:request": "Próba rejestracji tego adresu",
     "identity:session:revoke": "Wylogowano jedną z sesji",
     "identity:session:revoke_others": "Wylogowano pozostałe sesje",
-    "identity:profile:update": "Zmieniono profil",
     "identity:mfa:app_enable": "Włączono aplikację uwierzytelniającą",
     "identity:mfa:app_disable": "Wyłączono aplikację uwierzytelniającą",
     "identity:mfa:email_enable": "Włączono kody e-mail",
@@ -72,17 +71,32 @@ async def _sessions(request: Request) -> dict:
     }
 
 
-async def _history(request: Request) -> list[dict]:
-    rows = await audit.for_identity(scope_of(request).identity_id)
-    return [
-        {
-            "label": EVENT_LABELS.get(row["tag"], row["tag"]),
-            "when": row["created_at"],
-            "ip": row["ip"],
-            "device": identity.describe_device(row["user_agent"]),
-        }
-        for row in rows
-    ]
+#: How each kind of event reads in the history: what happened, and whether it was a warning.
+EVENT_KINDS = {
+    "identity:login:failure": "warning", "identity:login:throttled": "warning",
+    "identity:password:change_failure": "warning", "identity:mfa:failure": "warning",
+    "identity:mfa:recovery_used": "warning", "identity:registration:request": "warning",
+}
+
+
+async def _history(request: Request) -> dict:
+    """One page (``?history=N``) of the person's security events only, with readable labels
+    (the account's own events are in /users/audit)."""
+    listing = await audit.security_history(scope_of(request).identity_id, EVENT_LABELS,
+                                           request.query_params.get("history"))
+    return {
+        "history_page": listing,
+        "history": [
+            {
+                "label": EVENT_LABELS[row["tag"]],
+                "tone": EVENT_KINDS.get(row["tag"], "neutral"),
+                "when": row["created_at"],
+                "ip": row["ip"],
+                "device": identity.describe_device(row["user_agent"]),
+            }
+            for row in listing.rows
+        ],
+    }
 
 
 async def security_context(request: Request) -> dict:
@@ -92,7 +106,7 @@ async def security_context(request: Request) -> dict:
         "title": "Bezpieczeństwo logowania",
         "errors": {},
         **await _sessions(request),
-        "history": await _history(request),
+        **await _history(request),
         "applications": await oidc_tokens.granted_applications(scope_of(request).identity_id),
         "passkeys": await passkeys.list_for(scope_of(request).identity_id),
         **await mfa_context(request),
@@ -116,6 +130,9 @@ class SecurityController(Controller):
             # Another page of the session list: only that fragment, only its query.
             return render(request, "security.html", await _sessions(request),
                           partial="partials/session_list.html")
+        if is_htmx(request) and "history" in request.query_params:
+            return render(request, "security.html", await _history(request),
+                          partial="partials/security_history.html")
         return await self._page(request)
 
     @post("/password")
