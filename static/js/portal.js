@@ -167,6 +167,49 @@
     });
   }
 
+  // The access matrix (partials/access_matrix.html): a filter that hides the rows whose company
+  // name does not match, and "set all shown" choosing one level in every shown row. Without
+  // JS the filter is not offered and "set all" is a submit button the server handles.
+  function accessMatrix(root) {
+    root.querySelectorAll("[data-matrix-tools]:not([data-ready])").forEach(function (tools) {
+      tools.setAttribute("data-ready", "");
+      var matrix = document.getElementById(tools.getAttribute("data-matrix"));
+      var shown = tools.querySelector("[data-matrix-shown]");
+      var setAll = tools.querySelector("[data-matrix-set-all]");
+      var level = tools.querySelector("select");
+      var filter = tools.querySelector("[data-matrix-filter]");
+      if (!matrix || !shown || !setAll || !level) return;
+      var text = shown.textContent.replace(/\d+/, "{count}");
+      function rows() {
+        return Array.prototype.filter.call(matrix.querySelectorAll("[data-company-name]"),
+          function (row) { return !row.hidden; });
+      }
+      if (filter) {
+        filter.addEventListener("input", function () {
+          var query = filter.value.trim().toLowerCase();
+          matrix.querySelectorAll("[data-company-name]").forEach(function (row) {
+            row.hidden = query !== "" && row.getAttribute("data-company-name").indexOf(query) < 0;
+          });
+          shown.textContent = text.replace("{count}", rows().length);
+        });
+        filter.addEventListener("keydown", function (event) {
+          if (event.key === "Enter") event.preventDefault();
+        });
+      }
+      // Enter in the form's fields keeps sending the form itself, not this button.
+      setAll.type = "button";
+      setAll.addEventListener("click", function () {
+        var changed = rows();
+        changed.forEach(function (row) {
+          var radio = row.querySelector('input[type="radio"][value="' + level.value + '"]');
+          if (radio) radio.checked = true;
+        });
+        announce(level.options[level.selectedIndex].text + ": " +
+          text.replace("{count}", changed.length));
+      });
+    });
+  }
+
   // A response that started a new session id (an MFA change) carries the CSRF token bound to
   // it: every later request from this page must send that one (security/csrf.py).
   document.addEventListener("htmx:afterRequest", function (event) {
@@ -222,6 +265,7 @@
       (event.detail.target && event.detail.target.isConnected ? event.detail.target : null);
     if (!root || root.id === "live") return;
     addRevealButtons(root);
+    accessMatrix(root);
     var notes = root.querySelectorAll("[data-announce]");
     if (notes.length) announce(notes[notes.length - 1].textContent.trim());
     focusAfterSwap(root, state.lostId);
@@ -269,6 +313,7 @@
   document.addEventListener("DOMContentLoaded", function () {
     revealEnhancements(document);
     accountSwitcher();
+    accessMatrix(document);
   });
   document.addEventListener("htmx:afterSwap", function () { revealEnhancements(document); });
 

@@ -418,6 +418,34 @@ async def test_the_matrix_sets_levels_and_searches_companies(client):
     assert await CompanyAccess.count() == 2
 
 
+async def test_set_all_shown_works_without_javascript(client):
+    """Issue 13: the matrix's "set all shown to …" is a submit button the server handles: on a
+    person's page it saves that level for every company shown; in the add form it only shows
+    the form again with the new choices (nobody is invited yet)."""
+    _, account = await owner_signed_in(client)
+    second = await factories.company(account["id"], name="Piekarnia")
+    member = await factories.identity("czlonek@example.com")
+    membership_id = await factories.membership(member, account["id"], "member")
+    page = (await client.get(f"/users/{membership_id}")).text
+    assert 'name="matrix_action" value="set_all"' in page and "tylko odczyt" in page
+    shown = {f"level-{account['main_company_id']}": "none", f"level-{second}": "manage"}
+    saved = await client.post_form(f"/users/{membership_id}/access", {
+        **shown, "matrix_action": "set_all", "matrix_level": "view"})
+    assert saved.status_code == 303
+    rows = await CompanyAccess.select(CompanyAccess.company, CompanyAccess.level).where(
+        CompanyAccess.membership == membership_id)
+    assert sorted(row["level"] for row in rows) == ["view", "view"]
+    odd = await client.post_form(f"/users/{membership_id}/access", {
+        **shown, "matrix_action": "set_all", "matrix_level": "root"}, htmx=True)
+    assert odd.status_code == 422 and await CompanyAccess.count() == 2
+    again = await client.post_form("/users/new", {
+        "email": "nowa@example.com", "role": "member", **shown,
+        "matrix_action": "set_all", "matrix_level": "edit"})
+    assert again.status_code == 200 and 'value="nowa@example.com"' in again.text
+    assert re.search(rf'name="level-{second}" value="edit" checked', again.text)
+    assert await Invitation.count() == 0
+
+
 async def test_removal_needs_reauthentication_and_ends_access_at_the_next_request(client, app):
     _, account = await owner_signed_in(client)
     member = await factories.identity("odchodzi@example.com")

@@ -440,4 +440,7 @@ async def products(scope: Scope, state: object = None, language: str | None = No
     """The account's subscriptions with their state as of today (optionally only one state)."""
     rows = await tenancy.raw(Subscription, scope, _PRODUCTS, today(), _language(language))
     wanted = parse_state(state)
-    return [row for row in rows if not wanted or row["shown_state"] == wanted]
+    # A running trial or subscription opens from here too: after "Wypróbuj" the person lands
+    # on this list, with "Otwórz" beside the new trial.
+    return [{**row, "can_open": bool(row["open_url"]) and row["shown_state"] != "expired"}
+            for row in rows if not wanted or row["shown_state"] == wanted]

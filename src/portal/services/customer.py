@@ -9,7 +9,7 @@ and admins change it; every change is an audit event naming the fields that chan
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from portal.db import ENGINE
@@ -22,6 +22,18 @@ from portal.tables import Account, BillingProfile, Order, OrderItem
 
 #: Order statuses in their usual sequence (labels: partials/catalogue_labels.html).
 ORDER_STATUSES = ("new", "paid", "completed", "cancelled")
+
+#: The VAT rate of the vendor's software and services (Polish standard rate, per cent). Order
+#: totals and prices are stored net; VAT and gross are worked out from them, rounded to grosze.
+VAT_RATE = Decimal(23)
+
+
+def with_vat(net: Decimal) -> dict[str, Decimal]:
+    """Net, VAT (at VAT_RATE, rounded half up to 0.01) and gross of a net amount."""
+    net = Decimal(net)
+    vat = (net * VAT_RATE / 100).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    return {"net": net, "vat": vat, "gross": net + vat, "vat_rate": VAT_RATE}
+
 
 #: The billing form's fields: the account's address fields plus the mail invoices go to.
 BILLING_FIELDS = (*company_data.FIELDS, "email")
@@ -52,7 +64,8 @@ ORDERS_SHOWN = 200
 async def orders(scope: Scope, status: object = None) -> list[dict[str, Any]]:
     """The account's orders, newest first, with how many items each has (one query)."""
     wanted = parse_status(status)
-    return await tenancy.raw(Order, scope, _ORDERS, wanted, wanted, ORDERS_SHOWN)
+    rows = await tenancy.raw(Order, scope, _ORDERS, wanted, wanted, ORDERS_SHOWN)
+    return [{**row, **with_vat(row["total"])} for row in rows]
 
 
 async def order(scope: Scope, order_id: object) -> dict[str, Any]:
@@ -69,7 +82,7 @@ async def order(scope: Scope, order_id: object) -> dict[str, Any]:
     )
     for item in items:
         item["value"] = Decimal(item["quantity"]) * item["unit_price"]
-    return {**row, "items": items}
+    return {**row, **with_vat(row["total"]), "items": items}
 
 
 async def billing(scope: Scope) -> dict[str, Any]:

@@ -70,7 +70,17 @@ async def _levels(request: Request) -> dict[str, str]:
         if isinstance(key, str) and key.startswith(LEVEL_PREFIX):
             value = form.get(key)
             levels[key[len(LEVEL_PREFIX):]] = value if isinstance(value, str) else ""
+    if setting_all(form):
+        # "Set all shown to …" without JS: every company the matrix showed gets that level
+        # (the service checks the level like any other).
+        chosen = form.get("matrix_level")
+        levels = dict.fromkeys(levels, chosen if isinstance(chosen, str) else "")
     return levels
+
+
+def setting_all(form: Any) -> bool:
+    """The matrix's "set all shown" button sent the form (not "save")."""
+    return form.get("matrix_action") == "set_all"
 
 
 async def _listing(request: Request, values: dict[str, str | None]) -> people.PeoplePage:
@@ -142,6 +152,10 @@ class UsersController(Controller):
     async def add(self, request: Request) -> Response:
         values = await form_values(request, "email", "role", "password", "code")
         levels = await _levels(request)
+        if setting_all(await request.form()):
+            # Only the matrix changed: the form again with the new choices, nothing sent yet.
+            kept = {"email": values["email"], "role": values["role"]}
+            return await self._add_form(request, kept, {}, levels, 200)
         try:
             scope = await reauthenticated(request, values)
             await people.add(settings_of(request), scope, values, levels, client_of(request))
