@@ -41,7 +41,7 @@ _MEASURE = """([selector, min]) => {
     const box = el.getBoundingClientRect();
     if (box.width === 0 && box.height === 0) continue;
     if (box.width < min - 0.5 || box.height < min - 0.5) {
-      small.push(`${describe(el)} ${box.width.toFixed(0)}×${box.height.toFixed(0)}`);
+      small.push(`${describe(el)} ${box.width.toFixed(0)}x${box.height.toFixed(0)}`);
     }
   }
   const wide = [];
@@ -114,7 +114,7 @@ async def problems_of(page: Page, screen: Screen, width: int) -> list[str]:
         found.append("no main heading (main h1)")
     elif width == 390 and (heading["top"] < 0 or heading["bottom"] > measured["height"]):
         found.append(f"main heading {heading['text']!r} is not in the first screen "
-                     f"(at {heading['top']:.0f}–{heading['bottom']:.0f} px of "
+                     f"(at {heading['top']:.0f}-{heading['bottom']:.0f} px of "
                      f"{measured['height']})")
     if measured["small"]:
         found.append("controls under 24 px: " + "; ".join(measured["small"][:6]))
