@@ -181,3 +181,51 @@ async def test_the_switcher_panel_stays_on_a_phone_screen(browser: Browser, serv
         assert await toggle.evaluate("el => el === document.activeElement")
     finally:
         await page.context.close()
+
+
+async def test_the_matrix_filter_and_set_all_by_keyboard(page: Page, make_person):
+    from portal.testing import factories
+
+    owner: Person = await make_person(label="macierz")
+    for name in ("Piekarnia Pod Lipą", "Piekarnia Nowa", "Warsztat Kowal"):
+        await factories.company(owner.account["id"], name=name)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await LoginPage(page).sign_in(owner.email, owner.password)
+    await page.goto("/users/new")
+    matrix = page.locator("#add-matrix")
+    await page.get_by_role("searchbox", name="Filtruj firmy po nazwie").focus()
+    await page.keyboard.type("piekarnia")
+    await page.get_by_text("Pokazane firmy: 2").wait_for()
+    assert await matrix.get_by_role("radiogroup").count() == 2
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("End")  # the select's last level: Zarządzanie
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")  # "Ustaw": the shown rows only, nothing is sent
+    assert page.url.endswith("/users/new")
+    for name in ("Piekarnia Pod Lipą", "Piekarnia Nowa"):
+        group = matrix.get_by_role("radiogroup", name=name)
+        assert await group.get_by_role("radio", name="Zarządzanie").is_checked()
+    await page.get_by_role("searchbox", name="Filtruj firmy po nazwie").fill("")
+    kowal = matrix.get_by_role("radiogroup", name="Warsztat Kowal")
+    assert await kowal.get_by_role("radio", name="Brak dostępu").is_checked()
+    await axe.assert_no_serious_violations(page)
+
+
+async def test_the_footer_language_switch_by_keyboard_signed_out(browser: Browser,
+                                                                server: Server, make_person):
+    page = await persona_page(browser, server, "public", 390, make_person)
+    try:
+        await page.goto("/register")
+        english = page.get_by_role("contentinfo").get_by_role("button", name="English")
+        await english.focus()
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("document.documentElement.lang === 'en'")
+        assert page.url.endswith("/register")
+        polski = page.get_by_role("contentinfo").get_by_role("button", name="Polski")
+        assert await page.get_by_role("contentinfo").get_by_role(
+            "button", name="English").get_attribute("aria-current") == "true"
+        await polski.focus()
+        await page.keyboard.press("Enter")
+        await page.wait_for_function("document.documentElement.lang === 'pl'")
+    finally:
+        await page.context.close()
