@@ -76,6 +76,7 @@ EVENT_KINDS = {
     "identity:login:failure": "warning", "identity:login:throttled": "warning",
     "identity:password:change_failure": "warning", "identity:mfa:failure": "warning",
     "identity:mfa:recovery_used": "warning", "identity:registration:request": "warning",
+    "identity:passkey:failure": "warning", "identity:passkey:clone_warning": "warning",
 }
 
 
