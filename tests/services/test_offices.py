@@ -392,3 +392,14 @@ async def test_the_demo_has_an_office_with_three_clients_pending_active_and_ende
         Account.name == "Kwiaciarnia Róża sp. z o.o.").first()
     scope = await scope_in(ewa["identity"], client["public_id"])
     assert scope.access_source == "delegation" and len(scope.delegation.company_levels) == 2
+
+
+async def test_the_clients_mfa_policy_applies_to_office_people(settings):
+    w = await world()
+    await assigned(settings, w)
+    await Account.update({Account.mfa_policy: "app"}).where(Account.id == w.client["id"])
+    anna = await scope_in(w.employee, w.client["public_id"])
+    assert anna.access_source == "delegation"
+    assert anna.account_mfa_policy == "app" and not anna.meets_account_mfa_policy
+    in_office = await scope_in(w.employee, w.office["public_id"])
+    assert in_office.account_mfa_policy == "none"
