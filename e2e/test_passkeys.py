@@ -195,11 +195,15 @@ async def test_the_passkey_policy_sends_a_person_without_one_to_security(
         Account.id == owner.account["id"]).first()
     assert row["mfa_policy"] == "passkey"
 
-    # A member without a passkey is led to /security.
+    # A member without a passkey: the users grid says so, and they are led to /security.
     from portal.testing import factories
 
     member = await make_person(label="bezklucza", with_account=False)
     await factories.membership(member.identity_id, owner.account["id"], "member")
+    await page.goto("/users?mfa=missing")
+    row = page.get_by_role("row").filter(has_text=member.email)
+    await expect(row.get_by_text("nie spełnia wymogu konta")).to_be_visible()
+    await expect(page.get_by_role("row").filter(has_text=owner.email)).to_have_count(0)
     await sign_out(page)
     await LoginPage(page).sign_in(member.email, member.password)
     await page.goto("/companies")
@@ -231,3 +235,45 @@ async def test_a_removed_passkey_no_longer_signs_in(
     await assert_no_serious_violations(page)
     # The password path stays.
     await expect(page.get_by_label("Hasło", exact=True)).to_be_visible()
+
+
+async def test_without_javascript_the_pages_say_so_and_the_password_stays(
+        browser: Browser, localhost_server: Server, owner: Person):
+    context = await browser.new_context(base_url=localhost_server.base_url, locale="pl-PL",
+                                        java_script_enabled=False)
+    context.set_default_timeout(10_000)
+    try:
+        page = await context.new_page()
+        await page.goto("/login")
+        await expect(page.get_by_text("Logowanie kluczem dostępu wymaga JavaScriptu.")
+                     ).to_be_visible()
+        await page.get_by_label("E-mail", exact=True).fill(owner.email)
+        await page.get_by_label("Hasło", exact=True).fill(owner.password)
+        await page.get_by_role("button", name="Zaloguj się", exact=True).click()
+        await expect(page).not_to_have_url(re.compile(r"/login"))
+        await page.goto("/security")
+        await expect(page.get_by_text("Klucze dostępu wymagają włączonego JavaScriptu.")
+                     ).to_be_visible()
+        await page.get_by_role("button", name="Dodaj klucz dostępu", exact=True).click()
+        error = page.get_by_text("Klucze dostępu działają tylko z włączonym JavaScriptem.")
+        await expect(error).to_be_visible()
+        await expect(page.get_by_role("button", name="Dodaj klucz dostępu", exact=True)
+                     ).to_have_attribute("aria-describedby", "error-credential-register")
+        assert not await Passkey.exists().where(Passkey.identity == owner.identity_id)
+    finally:
+        await context.close()
+
+
+async def test_the_refused_registration_state_passes_axe(
+        context: BrowserContext, page: Page, owner: Person):
+    """The state a browser without JavaScript gets back (axe needs scripts to run, so the
+    form is sent here as it would be without them: the passkey hook taken off)."""
+    context.set_default_timeout(10_000)
+    await LoginPage(page).sign_in(owner.email, owner.password)
+    await page.goto("/security")
+    await page.evaluate("() => document.getElementById('passkey-register')"
+                        ".removeAttribute('data-passkey')")
+    await page.get_by_role("button", name="Dodaj klucz dostępu", exact=True).click()
+    await expect(page.get_by_text("Klucze dostępu działają tylko z włączonym JavaScriptem.")
+                 ).to_be_visible()
+    await assert_no_serious_violations(page)

@@ -5,7 +5,9 @@
  * (JSON, made by py_webauthn on the server), runs navigator.credentials.create() or .get(),
  * writes the result as JSON into "credential" and submits the form as usual, so the server
  * answers with a page as for any form. Without JavaScript the form posts an empty credential
- * and the server says that passkeys need JavaScript; the page says so in <noscript> too.
+ * and the server says that passkeys need JavaScript; the page says so too, in the notes marked
+ * data-passkey-needs-js, which this script hides (the class "passkeys-js" on <html>, so notes
+ * that htmx swaps in later stay hidden as well).
  * On /login the email field (autocomplete="username webauthn") also offers passkeys in its
  * autofill where the browser supports conditional mediation.
  */
@@ -14,6 +16,7 @@
 
   var supported = !!(window.PublicKeyCredential && navigator.credentials &&
     navigator.credentials.create && navigator.credentials.get);
+  document.documentElement.classList.add("passkeys-js");
 
   function toBytes(text) {
     var base64 = text.replace(/-/g, "+").replace(/_/g, "/");

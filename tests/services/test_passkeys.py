@@ -267,3 +267,22 @@ async def test_an_owner_with_a_passkey_may_demand_passkeys(settings):
     member = await factories.identity("czlonek@example.com")
     await factories.membership(member, account["id"])
     assert await people.mfa_missing(replace(owner, account_mfa_policy="passkey")) == 1
+
+
+async def test_sign_ins_and_challenges_are_limited_per_network(settings):
+    _scope, device, _ = await registered(settings)
+    nearby = Client(ip="198.51.100.1", user_agent="t")
+    for _ in range(passkeys.SIGN_IN_ADDRESS.per_window):
+        with pytest.raises(passkeys.PasskeyRejected):
+            await passkeys.sign_in(settings, "x", '{"response": {}}', nearby)
+    options = await login_options(settings, "x")
+    with pytest.raises(passkeys.TooManyAttempts):
+        await passkeys.sign_in(settings, "x", device.assertion(options), nearby)
+    # Another network is not held back, and a right sign-in is not counted.
+    found = await passkeys.sign_in(settings, "x", device.assertion(
+        await login_options(settings, "x")), CLIENT)
+    assert found.identity_id == _scope.identity_id
+    for _ in range(passkeys.OPTIONS_ADDRESS.per_window):
+        await passkeys.authentication_options(settings, passkeys.LOGIN, "y", client=nearby)
+    with pytest.raises(passkeys.TooManyAttempts):
+        await passkeys.authentication_options(settings, passkeys.LOGIN, "y", client=nearby)

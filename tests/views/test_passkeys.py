@@ -75,7 +75,7 @@ async def test_without_javascript_the_page_says_so_and_nothing_is_added(client):
     await factories.identity(EMAIL)
     await client.sign_in(EMAIL, factories.PASSWORD)
     page = await client.get("/security")
-    assert "<noscript>" in page.text
+    assert "data-passkey-needs-js" in page.text
     response = await client.post_form("/security/passkeys", {"credential": "", "name": "X"})
     assert response.status_code == 422
     assert "tylko z włączonym JavaScriptem" in response.text

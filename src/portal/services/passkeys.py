@@ -52,13 +52,18 @@ from webauthn.helpers.structs import (
 
 from portal.db import ENGINE
 from portal.security.tokens import token_hash
-from portal.services import audit, mail, mfa
+from portal.services import audit, mail, mfa, throttle
 from portal.services.errors import DomainError, InvalidInput, NotFound
 from portal.services.scope import Client, Scope
 from portal.settings import Settings
 from portal.tables import Identity, Passkey, WebauthnChallenge
 
 CHALLENGE_LIFETIME = timedelta(minutes=5)
+#: Sign-ins with a passkey (and the challenges asked for them) per client network: nobody can
+#: forge a signature, but an unauthenticated endpoint that writes rows must not be a flood.
+SIGN_IN_ADDRESS = throttle.Limit("passkey:address", 30, timedelta(minutes=5), by_network=True)
+OPTIONS_ADDRESS = throttle.Limit("passkey_options:address", 120, timedelta(minutes=5),
+                                 by_network=True)
 #: The browser's own timeout (a hint): as long as the challenge lives.
 TIMEOUT_MS = int(CHALLENGE_LIFETIME.total_seconds() * 1000)
 REGISTER, LOGIN, SECOND_FACTOR = "register", "login", "second_factor"
@@ -107,6 +112,10 @@ class NeedsJavaScript(DomainError):
 class AlreadyRegistered(DomainError):
     field = "credential"
     message = "Ten klucz dostępu jest już dodany."
+
+
+class TooManyAttempts(PasskeyRejected):
+    message = "Zbyt wiele prób logowania kluczem dostępu. Spróbuj ponownie za kilka minut."
 
 
 class LastWayIn(DomainError):
@@ -325,10 +334,13 @@ async def _changed(settings: Settings, scope: Scope, client: Client, tag: str,
 
 
 async def authentication_options(settings: Settings, purpose: str, binding: str,
-                                 identity_id: UUID | None = None) -> str:
+                                 identity_id: UUID | None = None,
+                                 client: Client | None = None) -> str:
     """Options for navigator.credentials.get(), as JSON. Without an identity (sign-in with no
     password) the browser offers any discoverable passkey for this site; as a second factor
-    only the ID's own."""
+    only the ID's own. ``client``: counted against the per-network limit (public callers)."""
+    if client is not None and not await throttle.take(OPTIONS_ADDRESS, client.ip):
+        raise TooManyAttempts()
     challenge = await _new_challenge(purpose, binding, identity_id)
     allowed = await _credentials_of(identity_id) if identity_id else []
     options = generate_authentication_options(
@@ -404,7 +416,12 @@ async def sign_in(settings: Settings, binding: str, raw_credential: str,
                   client: Client) -> Assertion:
     """A complete sign-in with a passkey and no password (user verification is required, so
     the passkey is two factors in one: possession and the person's PIN or biometrics)."""
+    reservation = await throttle.reserve((SIGN_IN_ADDRESS, client.ip))
+    if not reservation:
+        await audit.record("identity:login:throttled", client=client, method="passkey")
+        raise TooManyAttempts()
     found = await verify_assertion(settings, LOGIN, binding, raw_credential, client)
+    await throttle.refund(*reservation.counted)  # a right one is given back
     await audit.record("identity:login:success", client=client, identity_id=found.identity_id,
                        method="passkey")
     return found

@@ -118,8 +118,12 @@ class PasskeyLoginController(Controller):
     async def options(self, request: Request) -> Response:
         settings = settings_of(request)
         raw = request.cookies.get(LOGIN_COOKIE) or new_token()
-        body = await passkeys.authentication_options(settings, passkeys.LOGIN,
-                                                     passkeys.binding_of(raw))
+        try:
+            body = await passkeys.authentication_options(
+                settings, passkeys.LOGIN, passkeys.binding_of(raw), client=client_of(request))
+        except passkeys.TooManyAttempts as error:
+            return Response({"error": error.message}, status_code=429,
+                            headers={"Retry-After": "300", "Cache-Control": "no-store"})
         return options_response(body, login_cookie(settings, raw))
 
     @post("/", opt=PUBLIC)
