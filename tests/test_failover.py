@@ -45,7 +45,7 @@ PASSWORD = "zielony balkon pełen pomidorów"
 OWNER = "wlasciciel@example.com"
 #: Seconds of writes before the kill and after it.
 BEFORE_KILL = 8.0
-AFTER_KILL = 22.0
+AFTER_KILL = 15.0
 RESUME_WITHIN = 30.0
 
 
