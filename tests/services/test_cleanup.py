@@ -21,6 +21,7 @@ from portal.tables import (
     OutboxEmail,
     Session,
     Throttle,
+    WebauthnChallenge,
 )
 from portal.testing import factories
 
@@ -82,6 +83,10 @@ async def _seed() -> dict:
         await OutboxEmail.insert(OutboxEmail(to_address=f"{name}@example.com", subject=name,
                                              text_body="", next_attempt_at=ago(days=40),
                                              sent_at=sent))
+    for name, expires in (("live", ahead(minutes=4)), ("stale", ago(minutes=1))):
+        await WebauthnChallenge.insert(WebauthnChallenge(
+            purpose="login", binding=name.ljust(64, "b"), challenge=name.encode() * 8,
+            expires_at=expires))
     return {"person": person}
 
 
@@ -100,6 +105,7 @@ async def test_cleanup_deletes_what_expired_and_leaves_what_is_live(app):
         "login:address:live", "login:address:blocked", "login:identity:recent"}
     assert {row["subject"] for row in await OutboxEmail.select(OutboxEmail.subject)} == {
         "unsent", "recent"}
+    assert [row["binding"][:4] for row in await WebauthnChallenge.select()] == ["live"]
     assert deleted["session"] == 2 and deleted["throttle"] == 2
     # The idle session's application is told (queued in the deleting transaction), and the
     # grant riding on it is revoked, as when the person signs out.
