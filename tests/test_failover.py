@@ -276,6 +276,8 @@ async def test_the_primary_dies_mid_burst_and_no_acknowledged_write_is_lost(clus
     await asyncio.sleep(AFTER_KILL)
     stop.set()
     await asyncio.gather(*workers)
+    new_leader, _ = _primary(cluster["base"], ports)
+    assert new_leader != node, "a standby took over (the dead primary was not restarted)"
 
     # No 500, ever; what was not acknowledged was refused clearly (503) or not answered.
     assert 500 not in tally.statuses, tally.statuses
@@ -326,6 +328,7 @@ async def test_the_primary_dies_mid_burst_and_no_acknowledged_write_is_lost(clus
     figures = {
         "cluster_started_in_s": round(cluster["started_in"], 1),
         "killed": node,
+        "new_primary": new_leader,
         "resumed_in_s": round(resumed_in, 2),
         "refused_after_kill": len(refused_after),
         "refused_by_status": {str(k): v for k, v in sorted(tally.statuses.items())
