@@ -97,20 +97,23 @@ async def test_refresh_tokens_rotate_and_a_replayed_one_revokes_the_family(clien
     assert await AuditEvent.exists().where(AuditEvent.tag == "oauth:refresh:reuse")
 
 
-async def test_a_refresh_grant_is_the_client_lookup_and_one_statement(client, app_client):
-    """Issue 20: rotating the token, checking the grant and reading the claims is one
-    statement; the only other one finds the calling client."""
+async def test_a_refresh_grant_is_one_statement(client, app_client):
+    """Issue 20: authenticating the client by its secret, rotating the token, checking the
+    grant and reading the claims is one statement."""
     from tests.conftest import counting_queries
 
     await signed_in(client)
     code, verifier = await code_for(client, app_client, scope="openid email profile accounts")
     tokens = (await exchange(client, app_client, code, verifier)).json()
     client.raw.cookies.clear()  # an application's server calls without the person's cookies
-    with counting_queries() as queries:
+    wrong = await client.raw.post("/oauth/token", auth=(app_client.client_id, "not-it"), data={
+        "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    with counting_queries() as queries:  # the token was not spent by the refused request
         refreshed = await client.raw.post("/oauth/token", auth=app_client.basic(), data={
             "grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]})
     assert refreshed.status_code == 200
-    assert queries["count"] == 2
+    assert queries["count"] == 1
     claims = (await decode(client, refreshed.json()["id_token"])).claims
     assert claims["email"] == "sso@example.com" and claims["accounts"][0]["role"] == "owner"
 
@@ -376,3 +379,24 @@ async def test_staff_register_clients_in_the_back_office_and_others_cannot(clien
     assert es.status_code == 200
     assert await OAuthClient.select(OAuthClient.id_token_signed_response_alg).where(
         OAuthClient.name == "Kasa").first() == {"id_token_signed_response_alg": "ES256"}
+
+
+async def test_a_code_exchange_with_a_wrong_secret_leaves_the_code_alone(client, app_client):
+    """Issue 20: the client's check is part of the exchange statement; a refused client
+    spends nothing, and the exchange by the right one is one statement plus its audit row."""
+    from tests.conftest import counting_queries
+
+    await signed_in(client)
+    first, first_verifier = await code_for(client, app_client)  # the signing key is made
+    assert (await exchange(client, app_client, first, first_verifier)).status_code == 200
+    code, verifier = await code_for(client, app_client)
+    client.raw.cookies.clear()
+    form = {"grant_type": "authorization_code", "code": code,
+            "redirect_uri": app_client.redirect_uri, "code_verifier": verifier}
+    wrong = await client.raw.post("/oauth/token", data=form,
+                                  auth=(app_client.client_id, "not-it"))
+    assert wrong.status_code == 401 and wrong.json()["error"] == "invalid_client"
+    with counting_queries() as queries:
+        right = await client.raw.post("/oauth/token", data=form, auth=app_client.basic())
+    assert right.status_code == 200 and right.json()["id_token"]
+    assert queries["count"] == 2  # the exchange and the audit event

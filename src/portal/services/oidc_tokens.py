@@ -46,30 +46,52 @@ def _at_hash(access_token: str) -> str:
 GRANT_COLUMNS = ("g.id AS grant_id, g.identity, g.session_hash, g.scope, g.account_public_id, "
                  "g.auth_time, g.amr, g.acr")
 
-EXCHANGE = f"""
-WITH used AS (
-    UPDATE oauth_code SET used_at = now() WHERE code_hash = {{}} AND used_at IS NULL
+#: Who calls, as the statements below need it: by the id of a client already authenticated,
+#: or by its client_id and secret (then the statement is the authentication: no row, no
+#: client). The secret's hash is compared in SQL: it is the SHA-256 of a random 256-bit
+#: secret, so timing tells nothing usable about the secret.
+CALLER_BY_ID = """
+    SELECT id, client_id, auth_method, id_token_signed_response_alg FROM oauth_client
+    WHERE id = {}
+"""
+CALLER_BY_SECRET = """
+    SELECT id, client_id, auth_method, id_token_signed_response_alg FROM oauth_client
+    WHERE client_id = {} AND secret_hash = {} AND disabled_at IS NULL
+      AND auth_method IN ('client_secret_basic', 'client_secret_post')
+"""  # noqa: S105  (placeholders, no secret)
+CALLER_COLUMNS = ("caller.id AS caller_pk, caller.client_id AS caller_client_id, "
+                  "caller.auth_method AS caller_auth_method, "
+                  "caller.id_token_signed_response_alg AS caller_alg")
+
+_EXCHANGE = f"""
+WITH caller AS (CALLER), used AS (
+    UPDATE oauth_code SET used_at = now()
+    WHERE code_hash = {{}} AND used_at IS NULL AND EXISTS (SELECT 1 FROM caller)
     RETURNING *
 ), g AS (
     INSERT INTO oauth_grant (id, created_at, client, identity, session_hash, scope,
                              account_public_id, auth_time, amr, acr)
-    SELECT id, now(), client, identity, session_hash, scope, account_public_id, auth_time,
-           amr, acr
-    FROM used
-    WHERE client = {{}} AND expires_at > now() AND redirect_uri = {{}} AND code_challenge = {{}}
+    SELECT used.id, now(), used.client, used.identity, used.session_hash, used.scope,
+           used.account_public_id, used.auth_time, used.amr, used.acr
+    FROM used JOIN caller ON caller.id = used.client
+    WHERE used.expires_at > now() AND used.redirect_uri = {{}} AND used.code_challenge = {{}}
     RETURNING *
 ), rotation AS (
     INSERT INTO oauth_refresh_token (id, created_at, token_hash, family, expires_at)
     SELECT gen_random_uuid(), now(), {{}}, id, {{}} FROM g
 )
-SELECT used.client AS code_client, used.expires_at > now() AS fresh, used.redirect_uri,
+SELECT {CALLER_COLUMNS}, used.id IS NOT NULL AS found,
+       used.client AS code_client, used.expires_at > now() AS fresh, used.redirect_uri,
        used.identity AS code_identity, used.nonce, g.id IS NOT NULL AS issued,
        {GRANT_COLUMNS}, {CLAIM_COLUMNS}
-FROM used
+FROM caller
+LEFT JOIN used ON true
 LEFT JOIN g ON true
 LEFT JOIN identity i ON i.id = g.identity
 LEFT JOIN profile p ON p.identity = i.id
 """  # noqa: S608  (built from constants; the values are placeholders)
+EXCHANGE = _EXCHANGE.replace("CALLER", CALLER_BY_ID, 1)
+EXCHANGE_FOR_SECRET = _EXCHANGE.replace("CALLER", CALLER_BY_SECRET, 1)
 
 ROTATE = f"""
 WITH spent AS (
@@ -85,6 +107,29 @@ WITH spent AS (
 SELECT {GRANT_COLUMNS}, {CLAIM_COLUMNS}
 FROM spent g
 JOIN identity i ON i.id = g.identity
+LEFT JOIN profile p ON p.identity = i.id
+"""  # noqa: S608  (built from constants; the values are placeholders)
+
+#: The refresh grant of a client proving itself with its secret, in one statement (issue 20):
+#: authenticate the caller, spend the token while its grant is live, store the next token,
+#: read the claims. No row: the client did not authenticate (the usual path then says why); a
+#: row with ``rotated`` false: the client did, the token is not good.
+ROTATE_FOR_SECRET = f"""
+WITH caller AS ({CALLER_BY_SECRET}), spent AS (
+    UPDATE oauth_refresh_token t SET used_at = now()
+    FROM oauth_grant g, caller
+    WHERE t.token_hash = {{}} AND t.used_at IS NULL AND t.expires_at > now()
+      AND g.id = t.family AND g.client = caller.id AND g.revoked_at IS NULL
+    RETURNING g.*
+), rotation AS (
+    INSERT INTO oauth_refresh_token (id, created_at, token_hash, family, expires_at)
+    SELECT gen_random_uuid(), now(), {{}}, id, {{}} FROM spent
+)
+SELECT {CALLER_COLUMNS}, g.id IS NOT NULL AS rotated,
+       {GRANT_COLUMNS}, {CLAIM_COLUMNS}
+FROM caller
+LEFT JOIN spent g ON true
+LEFT JOIN identity i ON i.id = g.identity
 LEFT JOIN profile p ON p.identity = i.id
 """  # noqa: S608  (built from constants; the values are placeholders)
 
@@ -105,16 +150,48 @@ async def exchange_code(settings: Settings, client_row: dict[str, Any], code: st
     """Exchange a code in one statement: mark it used, store the grant and its first refresh
     token, read the claims. Whatever is wrong, the code is spent (single use)."""
     refresh_raw = new_token(32)
+    rows = await OAuthCode.raw(EXCHANGE, client_row["id"], *_exchange_values(
+        code, redirect_uri, verifier, refresh_raw))
+    return await _exchanged(settings, client_row, rows[0], code, redirect_uri, refresh_raw,
+                            client)
+
+
+async def exchange_for_secret(settings: Settings, client_id: str, secret: str, code: str,
+                              redirect_uri: str, verifier: str, client: Client
+                              ) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The code exchange of a client with a secret, its authentication in the same
+    statement: the client (the columns the answer needs) and the tokens; None when the client
+    did not authenticate (the code is then left alone), for the caller's usual path."""
+    refresh_raw = new_token(32)
+    rows = await OAuthCode.raw(EXCHANGE_FOR_SECRET, client_id, token_hash(secret),
+                               *_exchange_values(code, redirect_uri, verifier, refresh_raw))
+    if not rows:
+        return None
+    client_row = _caller(rows[0])
+    return client_row, await _exchanged(settings, client_row, rows[0], code, redirect_uri,
+                                        refresh_raw, client)
+
+
+def _caller(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": row["caller_pk"], "client_id": row["caller_client_id"],
+            "auth_method": row["caller_auth_method"],
+            "id_token_signed_response_alg": row["caller_alg"]}
+
+
+def _exchange_values(code: str, redirect_uri: str, verifier: str, refresh_raw: str) -> tuple:
     # The challenge is public (it travelled in the authorization request), so comparing it
     # in SQL leaks nothing; a malformed verifier compares as '' and never matches.
     challenge = s256(verifier) if verifier and 43 <= len(verifier) <= 128 else ""
-    rows = await OAuthCode.raw(
-        EXCHANGE, token_hash(code or ""), client_row["id"], redirect_uri or "", challenge,
-        token_hash(refresh_raw), datetime.now(UTC) + REFRESH_LIFETIME)
-    if not rows:
+    return (token_hash(code or ""), redirect_uri or "", challenge, token_hash(refresh_raw),
+            datetime.now(UTC) + REFRESH_LIFETIME)
+
+
+async def _exchanged(settings: Settings, client_row: dict[str, Any], row: dict[str, Any],
+                     code: str, redirect_uri: str, refresh_raw: str,
+                     client: Client) -> dict[str, Any]:
+    if not row["found"]:
         await _code_reused(code, client)
         raise OAuthError("invalid_grant", "the code is invalid, expired or used")
-    row = rows[0]
     if not row["issued"]:
         if row["code_client"] != client_row["id"] or not row["fresh"]:
             raise OAuthError("invalid_grant", "the code is invalid, expired or used")
@@ -169,6 +246,24 @@ async def refresh(settings: Settings, client_row: dict[str, Any], raw: str,
     if revoked:
         raise OAuthError("invalid_grant", "refresh token reuse detected; the grant is revoked")
     raise OAuthError("invalid_grant", "the refresh token is invalid, expired or revoked")
+
+
+async def refresh_for_secret(settings: Settings, client_id: str, secret: str, raw: str,
+                             client: Client) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """A refresh grant by a client with a secret, one round trip on the happy path: the
+    client (the columns the answer needs) and the tokens; None when the client did not
+    authenticate, for the caller's usual path to refuse with the reason."""
+    refresh_raw = new_token(32)
+    rows = await OAuthRefreshToken.raw(
+        ROTATE_FOR_SECRET, client_id, token_hash(secret), token_hash(raw or ""),
+        token_hash(refresh_raw), datetime.now(UTC) + REFRESH_LIFETIME)
+    if not rows:
+        return None
+    row = rows[0]
+    client_row = _caller(row)
+    if not row["rotated"]:  # spent, unknown or revoked: the usual path detects reuse
+        return client_row, await refresh(settings, client_row, raw, client)
+    return client_row, await _issue_tokens(settings, client_row, row, refresh_raw, nonce="")
 
 
 async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: dict[str, Any],

@@ -193,6 +193,19 @@ class OAuthController(Controller):
         cors: dict[str, str] = {}
         try:
             client_id, secret = _basic_auth(request, values)
+            if client_id and secret and not values["client_assertion"]:
+                # The hot paths: the client's check and the grant in one statement.
+                done = None
+                if values["grant_type"] == "refresh_token":
+                    done = await oidc_tokens.refresh_for_secret(
+                        settings, client_id, secret, values["refresh_token"],
+                        client_of(request))
+                elif values["grant_type"] == "authorization_code":
+                    done = await oidc_tokens.exchange_for_secret(
+                        settings, client_id, secret, values["code"], values["redirect_uri"],
+                        values["code_verifier"], client_of(request))
+                if done is not None:
+                    return _json(done[1])  # a confidential client: no CORS
             client_row = await oidc_clients.authenticate_client(
                 settings, client_id=client_id, client_secret=secret,
                 assertion_type=values["client_assertion_type"] or None,
