@@ -108,7 +108,7 @@ async def sign_in_at_portal(page: Page, email: str, password: str) -> None:
     await expect(page).to_have_url(re.compile(r"/login\?next="))
     await page.get_by_label("E-mail", exact=True).fill(email)
     await page.get_by_label("Hasło", exact=True).fill(password)
-    await page.get_by_role("button", name="Zaloguj się").click()
+    await page.get_by_role("button", name="Zaloguj się", exact=True).click()
 
 
 async def test_two_apps_on_two_libraries_one_sign_in_and_one_sign_out(
