@@ -43,7 +43,10 @@ async def test_the_whole_flow_over_http_pages_and_fragments(client):
     page = await client.get("/office/clients")
     assert page.status_code == 200
     assert "Poproś klienta o dostęp" in page.text and 'name="account_id"' in page.text
-    assert 'href="/office/clients"' in (await client.get("/")).text  # the navigation entry
+    home = (await client.get("/")).text
+    assert 'href="/office/clients"' in home  # the navigation entry
+    for path in ("/users", "/api-keys", "/billing"):  # people of their own account see them
+        assert f'href="{path}"' in home, path
     fragment = await client.get("/office/clients", headers=HTMX)
     assert fragment.status_code == 200 and "<html" not in fragment.text
 
@@ -116,6 +119,9 @@ async def test_the_whole_flow_over_http_pages_and_fragments(client):
     assert saved.status_code == 303
     for path in ("/users", "/api-keys", "/billing", "/users/audit", "/account/offices"):
         assert (await client.get(path, follow_redirects=False)).status_code == 403, path
+    for path in ("/users", "/api-keys", "/billing"):  # and no link leads there
+        assert f'href="{path}"' not in companies, path
+    assert 'href="/companies"' in companies and 'href="/orders"' in companies
     card = (await client.get("/account")).text
     assert "Liczba użytkowników" not in card and "Logowanie dwuetapowe w tym koncie" not in card
     event = await AuditEvent.select().where(

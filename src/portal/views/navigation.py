@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from portal.security.permissions import Permission
+
 
 @dataclass(frozen=True)
 class NavEntry:
@@ -14,6 +16,8 @@ class NavEntry:
     only: str = ""
     #: the name of its icon in static/vendor/lucide-sprite.svg
     icon: str = ""
+    #: The permission its screen's guard asks for (None: any signed-in person).
+    permission: Permission | None = None
 
     def contains(self, path: str) -> bool:
         if self.path is not None and _under(path, self.path):
@@ -30,6 +34,11 @@ class NavEntry:
             from portal.services.offices import is_office
 
             return scope is not None and is_office(scope)
+        # An accounting office's person in a client account never sees the client's people,
+        # API keys or billing data (issue 15): no link to screens that would refuse them.
+        # Members keep every link of DESIGN.md's navigation (the screen says what they may do).
+        if self.permission and scope is not None and scope.delegation is not None:
+            return scope.can(self.permission)
         return True
 
 
@@ -48,15 +57,16 @@ NAVIGATION: tuple[NavEntry, ...] = (
         children=(
             NavEntry("Zamówienia", "/orders", icon="receipt"),
             NavEntry("Moje produkty", "/products", icon="package"),
-            NavEntry("Dane do faktury", "/billing", icon="file-text"),
+            NavEntry("Dane do faktury", "/billing", icon="file-text",
+                     permission=Permission.BILLING_VIEW),
         ),
     ),
     NavEntry("Konto", "/account", icon="building",
              children=(NavEntry("Klienci biura", "/office/clients", only="office",
                                 icon="briefcase"),)),
     NavEntry("Firmy", "/companies", icon="building-2"),
-    NavEntry("Użytkownicy", "/users", icon="users"),
-    NavEntry("Klucze API", "/api-keys", icon="key-round"),
+    NavEntry("Użytkownicy", "/users", icon="users", permission=Permission.PEOPLE_VIEW),
+    NavEntry("Klucze API", "/api-keys", icon="key-round", permission=Permission.API_KEY_MANAGE),
 )
 
 
