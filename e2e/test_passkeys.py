@@ -12,7 +12,7 @@ tests/views/test_passkeys.py and tests/services/test_passkeys.py (HTTP and servi
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, expect
@@ -25,21 +25,11 @@ from portal.tables import Account, Passkey, Session
 
 
 @pytest.fixture(scope="module")
-def localhost_server(database_url: str, tmp_path_factory) -> Iterator[Server]:
+def server(database_url: str, tmp_path_factory) -> Iterator[Server]:
+    """This file's server, on localhost: conftest's context and page fixtures use it."""
     with running_server(database_url, tmp_path_factory.mktemp("e2e-passkeys"),
                         host_name="localhost") as running:
         yield running
-
-
-@pytest.fixture
-async def context(browser: Browser, localhost_server: Server) -> AsyncIterator[BrowserContext]:
-    fresh = await browser.new_context(base_url=localhost_server.base_url, locale="pl-PL",
-                                      viewport={"width": 1280, "height": 800})
-    fresh.set_default_timeout(10_000)
-    try:
-        yield fresh
-    finally:
-        await fresh.close()
 
 
 async def with_authenticator(context: BrowserContext, page: Page) -> str:
@@ -238,8 +228,8 @@ async def test_a_removed_passkey_no_longer_signs_in(
 
 
 async def test_without_javascript_the_pages_say_so_and_the_password_stays(
-        browser: Browser, localhost_server: Server, owner: Person):
-    context = await browser.new_context(base_url=localhost_server.base_url, locale="pl-PL",
+        browser: Browser, server: Server, owner: Person):
+    context = await browser.new_context(base_url=server.base_url, locale="pl-PL",
                                         java_script_enabled=False)
     context.set_default_timeout(10_000)
     try:
