@@ -19,6 +19,8 @@ from portal.api import errors as api_errors
 from portal.security.guards import MfaEnrolmentRequired, NoAccount
 from portal.security.input import RefusedInput
 from portal.services.errors import DomainError, Forbidden, NotFound
+from portal.services.oidc import OAuthError
+from portal.views.oauth import oauth_error
 from portal.views.rendering import VARY, redirect, render
 
 log = logging.getLogger(__name__)
@@ -95,11 +97,9 @@ def database_unavailable(request: Request, exc: Exception) -> Response:
     if path.startswith(API_PREFIX):
         return api_errors.error_response(request, 503, headers=headers)
     if path in OAUTH_JSON_PATHS:
-        return Response(
-            content={"error": "temporarily_unavailable",
-                     "error_description": "the service is temporarily unavailable"},
-            status_code=503, media_type=MediaType.JSON, headers={**headers, "Pragma": "no-cache"},
-        )
+        return oauth_error(OAuthError("temporarily_unavailable",
+                                      "the service is temporarily unavailable", 503),
+                           {"Retry-After": str(RETRY_AFTER)})  # it adds no-store and Pragma
     return _page(request, 503, headers, message=(
         "Chwilowo nie możemy połączyć się z bazą danych. Spróbuj ponownie za kilka sekund."))
 

@@ -62,7 +62,9 @@ async def _cors(request: Request, origins: frozenset[str] | None = None) -> dict
             "Access-Control-Expose-Headers": "WWW-Authenticate"}
 
 
-def _oauth_error(error: oidc.OAuthError, headers: dict | None = None) -> Response:
+def oauth_error(error: oidc.OAuthError, headers: dict | None = None) -> Response:
+    """An error as RFC 6749 5.2 answers it: JSON ``error`` (and description), never stored;
+    also views/errors.py's 503 while the database is unreachable."""
     headers = dict(headers or {})
     if error.status == 401:
         headers["WWW-Authenticate"] = (
@@ -225,7 +227,7 @@ class OAuthController(Controller):
                 raise oidc.OAuthError("unsupported_grant_type")
         except oidc.OAuthError as error:
             await _audit_failure(request, {"client_id": values["client_id"]}, error)
-            return _oauth_error(error, cors)
+            return oauth_error(error, cors)
         return _json(body, headers=cors)
 
     @post("/oauth/revoke", opt=PUBLIC)
@@ -239,7 +241,7 @@ class OAuthController(Controller):
                 assertion_type=values["client_assertion_type"] or None,
                 assertion=values["client_assertion"] or None, endpoint="/oauth/revoke")
         except oidc.OAuthError as error:
-            return _oauth_error(error)
+            return oauth_error(error)
         await oidc_tokens.revoke_token(settings_of(request), client_row, values["token"],
                                        client_of(request))
         return _json({}, headers=await _cors(request, oidc_clients.origins_of(client_row)))
@@ -260,7 +262,7 @@ class OAuthController(Controller):
                 raise oidc.OAuthError("invalid_request", "the token parameter is required")
             return _json(await oidc_tokens.introspect(settings, caller, values["token"]))
         except oidc.OAuthError as error:
-            return _oauth_error(error)
+            return oauth_error(error)
 
     @get("/oauth/userinfo", opt=PUBLIC)
     async def userinfo(self, request: Request) -> Response:
@@ -275,13 +277,13 @@ class OAuthController(Controller):
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return _oauth_error(oidc.OAuthError("invalid_token", "a Bearer token is required",
+            return oauth_error(oidc.OAuthError("invalid_token", "a Bearer token is required",
                                                 401), cors)
         try:
             return _json(await oidc_tokens.userinfo(settings_of(request), token.strip()),
                          headers=cors)
         except oidc.OAuthError as error:
-            return _oauth_error(error, cors)
+            return oauth_error(error, cors)
 
     @get("/oauth/logout", opt=PUBLIC)
     async def end_session_form(self, request: Request) -> Response:
