@@ -54,6 +54,8 @@ SCREENS: list[Screen] = [
     Screen("billing-edit", "/billing/edit", ("owner", "new-owner")),
     Screen("account", "/account", SIGNED_IN),
     Screen("account-edit", "/account/edit", ("owner", "new-owner")),
+    Screen("account-offices", "/account/offices", ("owner", "new-owner")),
+    Screen("office-clients", "/office/clients", ("owner",)),
     Screen("accounts", "/accounts", SIGNED_IN),
     Screen("accounts-new", "/accounts/new", ("owner", "newcomer")),
     Screen("companies", "/companies", SIGNED_IN),
