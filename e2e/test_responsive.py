@@ -11,7 +11,7 @@ every failure of its persona and width and reports them together.
 from __future__ import annotations
 
 import pytest
-from playwright.async_api import Browser, Page
+from playwright.async_api import Browser, Page, expect
 
 from e2e import axe
 from e2e.data import Person
@@ -219,13 +219,14 @@ async def test_the_footer_language_switch_by_keyboard_signed_out(browser: Browse
         english = page.get_by_role("contentinfo").get_by_role("button", name="English")
         await english.focus()
         await page.keyboard.press("Enter")
-        await page.wait_for_function("document.documentElement.lang === 'en'")
+        # expect() polls outside the page: a string predicate is an eval the CSP refuses.
+        await expect(page.locator("html")).to_have_attribute("lang", "en")
         assert page.url.endswith("/register")
         polski = page.get_by_role("contentinfo").get_by_role("button", name="Polski")
         assert await page.get_by_role("contentinfo").get_by_role(
             "button", name="English").get_attribute("aria-current") == "true"
         await polski.focus()
         await page.keyboard.press("Enter")
-        await page.wait_for_function("document.documentElement.lang === 'pl'")
+        await expect(page.locator("html")).to_have_attribute("lang", "pl")
     finally:
         await page.context.close()
