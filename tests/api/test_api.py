@@ -187,3 +187,71 @@ async def test_a_key_limited_to_one_company_reads_only_events_about_it(client, o
     # The whole account's key still reads everything.
     everything = (await client.get("/api/v1/audit", headers=bearer(writer))).json()
     assert theirs in json.dumps(everything)
+
+
+# --- pages by key (issue 20) -------------------------------------------------------------------
+
+
+async def _walk(client, path: str, secret: str) -> tuple[list[str], list[dict]]:
+    """Every item of a list, following ``next_cursor`` from page 1 (and each answer)."""
+    body = (await client.get(path, headers=bearer(secret))).json()
+    seen, answers = [item["id"] for item in body["items"]], [body]
+    while body["next_cursor"]:
+        body = (await client.get(path, params={"page": body["page"] + 1,
+                                              "after": body["next_cursor"]},
+                                 headers=bearer(secret))).json()
+        seen += [item["id"] for item in body["items"]]
+        answers.append(body)
+    return seen, answers
+
+
+async def test_the_company_list_is_walked_by_key_without_skipping_or_repeating(client, owner):
+    identity_id, account = owner
+    for n in range(60):
+        await factories.company(account["id"], name=f"Firma {n % 7} {n:02d}")
+    secret = await make_key(identity_id, account)
+    seen, answers = await _walk(client, "/api/v1/companies", secret)
+    by_number = []
+    for number in range(1, answers[0]["pages"] + 1):
+        body = (await client.get(f"/api/v1/companies?page={number}",
+                                 headers=bearer(secret))).json()
+        by_number += [item["id"] for item in body["items"]]
+    assert len(seen) == 61 == len(set(seen)) and seen == by_number
+    assert [a["page"] for a in answers] == [1, 2, 3] and answers[-1]["next_cursor"] == ""
+
+
+async def test_the_audit_log_is_walked_by_key_and_a_bad_cursor_falls_back(client, owner):
+    identity_id, account = owner
+    at = datetime.now(UTC)
+    # Ties on the time too: the id breaks them, so nothing is skipped or repeated.
+    await AuditEvent.insert(*[
+        AuditEvent(tag="account:company:update", identity_id=identity_id,
+                   account_id=account["id"], ip="10.0.0.1", user_agent="t",
+                   data={"n": str(n)}, created_at=at - timedelta(seconds=n // 3))
+        for n in range(130)])
+    secret = await make_key(identity_id, account)
+    seen, answers = await _walk(client, "/api/v1/audit", secret)
+    assert len(seen) == len(set(seen)) == answers[0]["total"] >= 130
+    assert [a["page"] for a in answers] == [1, 2, 3] and answers[0]["more"] is False
+    expected = [str(row["id"]) for row in await AuditEvent.select(AuditEvent.id).where(
+        AuditEvent.account_id == account["id"]).order_by(
+        AuditEvent.created_at, ascending=False).order_by(AuditEvent.id, ascending=False)]
+    assert seen == expected
+    second = (await client.get("/api/v1/audit?page=2", headers=bearer(secret))).json()
+    for cursor in ("x", "%00", "W10", answers[1]["next_cursor"] + "A", "A" * 2000):
+        fallback = await client.get("/api/v1/audit", params={"page": 2, "after": cursor},
+                                    headers=bearer(secret))
+        assert fallback.status_code == 200, cursor
+        assert fallback.json()["items"] == second["items"], cursor
+    too_long = await client.get("/api/v1/audit", params={"after": "A" * 2001},
+                                headers=bearer(secret))
+    assert too_long.status_code == 400 and "after" in too_long.json()["error"]["fields"]
+
+
+async def test_the_openapi_document_describes_the_cursors(client):
+    schema = (await client.get("/api/v1/schema/openapi.json")).json()
+    for path, page in (("/api/v1/companies", "CompanyPage"), ("/api/v1/audit", "AuditPage")):
+        parameters = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
+        assert "next_cursor" in parameters["after"]["description"], path
+        body = schema["components"]["schemas"][page]["properties"]
+        assert "after" in body["next_cursor"]["description"], page

@@ -37,7 +37,9 @@ WRITE = {"api_scope": "write"}
 Page = Annotated[int, Parameter(ge=1, le=1_000_000, description="Page number, from 1")]
 Query = Annotated[str, Parameter(max_length=100, description="Search by name or NIP")]
 After = Annotated[str, Parameter(max_length=2000, description=(
-    "The previous page's next_cursor: that page's successor, read by key (send page too)"))]
+    "The previous answer's next_cursor (send page as its page + 1): the page after it, read "
+    "by key, as fast at page 800 as at page 2. A cursor that does not fit (tampered, old, "
+    "another list's) is ignored and the page is counted by number"))]
 
 
 def _client(request: Request) -> Client:
@@ -168,14 +170,16 @@ class AuditApi(Controller):
     tags = ["audit"]
 
     @get("/", responses=ERRORS, summary="The account's audit log, newest first")
-    async def events(self, request: Request, page: Page = 1) -> AuditPage:
-        result = await audit_log.page(principal_of(request).scope, audit_log.Filters(), page)
+    async def events(self, request: Request, page: Page = 1, after: After = "") -> AuditPage:
+        result = await audit_log.page(principal_of(request).scope, audit_log.Filters(), page,
+                                      after)
         return AuditPage(
             items=[AuditEventOut(id=r["id"], tag=r["tag"], at=r["created_at"],
                                  actor_id=r["identity_id"], actor_email=r.get("actor_email"),
                                  ip=r["ip"], data={k: str(v) for k, v in r["data"].items()})
                    for r in result.rows],
-            total=result.total, page=result.page, pages=result.pages, per_page=result.per_page)
+            total=result.total, page=result.page, pages=result.pages, per_page=result.per_page,
+            more=result.more, next_cursor=result.next_cursor)
 
 
 def _delegation(view: offices.DelegationView) -> DelegationOut:

@@ -13,6 +13,9 @@ Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Tiny = Annotated[str, msgspec.Meta(max_length=20)]
 City = Annotated[str, msgspec.Meta(max_length=100)]
 Country = Annotated[str, msgspec.Meta(max_length=2)]
+#: A list's way to its next page (issue 20): read by key, not by OFFSET.
+NextCursor = Annotated[str, msgspec.Meta(description=(
+    "Give it as after (with page + 1) for the next page, read by key; empty on the last page"))]
 
 
 class ErrorBody(msgspec.Struct):
@@ -60,8 +63,7 @@ class CompanyPage(msgspec.Struct):
     page: int
     pages: int
     per_page: int
-    #: Give it as ``after`` (with ``page`` + 1) for the next page, read by key; "" on the last.
-    next_cursor: str = ""
+    next_cursor: NextCursor = ""
 
 
 class CompanyIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -126,10 +128,14 @@ class AuditEventOut(msgspec.Struct):
 
 class AuditPage(msgspec.Struct):
     items: list[AuditEventOut]
-    total: int
+    total: Annotated[int, msgspec.Meta(description=(
+        "Matching events, counted up to 10,000 (see more); the pages cover the newest"))]
     page: int
     pages: int
     per_page: int
+    more: Annotated[bool, msgspec.Meta(description=(
+        "More events than total exist (older than the newest 10,000)"))] = False
+    next_cursor: NextCursor = ""
 
 
 class DelegatedCompanyOut(msgspec.Struct):
