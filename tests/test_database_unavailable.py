@@ -4,6 +4,7 @@ client, never a 500; the pool drops its dead connections and reconnects by itsel
 from __future__ import annotations
 
 from dataclasses import replace
+from urllib.parse import quote
 
 import asyncpg
 import pytest
@@ -25,6 +26,8 @@ def test_a_multi_host_url_becomes_asyncpg_host_and_port_lists():
     single = db.connect_kwargs("postgresql://postgres@127.0.0.1:5432/postgres")
     assert single == {"host": "127.0.0.1", "port": 5432, "user": "postgres",
                       "database": "postgres"}
+    encoded = db.connect_kwargs("postgresql://u@%2Frun%2Fpostgresql:5433,[::1]/d?port=5432")
+    assert encoded["host"] == ["/run/postgresql", "::1"] and encoded["port"] == [5433, 5432]
     socket = db.connect_kwargs("postgresql:///portal?host=/run/postgresql")
     assert socket["host"] == "/run/postgresql" and socket["port"] == 5432
 
@@ -33,7 +36,8 @@ async def test_the_pool_finds_the_primary_among_several_hosts(database_url):
     """asyncpg (this version) takes libpq's multi-host form with target_session_attrs: a
     host that refuses is skipped and the one that takes writes is chosen."""
     kwargs = db.connect_kwargs(database_url)
-    url = (f"postgresql://{kwargs['user']}@127.0.0.1:1,{kwargs['host']}:{kwargs['port']}/"
+    host = quote(kwargs["host"], safe="")  # the embedded server's host is a socket directory
+    url = (f"postgresql://{kwargs['user']}@127.0.0.1:1,{host}:{kwargs['port']}/"
            f"{kwargs['database']}?target_session_attrs=read-write")
     connection = await asyncpg.connect(**db.connect_kwargs(url), timeout=10)
     try:

@@ -59,3 +59,17 @@ def test_the_embedded_postgres_works_under_a_0700_directory_even_for_root(tmp_pa
         pgdata = data_dir / "pgdata"
         if pgdata.is_symlink():
             shutil.rmtree(pgdata.resolve().parent, ignore_errors=True)
+
+
+def test_the_tests_embedded_cluster_is_one_per_user(monkeypatch, tmp_path):
+    """The temp dir is shared: a cluster one user made there cannot be opened by another (as root,
+    pgserver hands it to its own user), so each user gets a directory of their own."""
+    from portal.testing import database
+
+    monkeypatch.delenv("PORTAL_TEST_DATA_DIR", raising=False)
+    mine = database.embedded_data_dir()
+    monkeypatch.setattr(database.os, "geteuid", lambda: 4242)
+    assert database.embedded_data_dir() != mine
+    assert database.embedded_data_dir().name.endswith("4242")
+    monkeypatch.setenv("PORTAL_TEST_DATA_DIR", str(tmp_path))
+    assert database.embedded_data_dir() == tmp_path

@@ -35,9 +35,14 @@ def connect_kwargs(url: str) -> dict[str, Any]:
     multi-host form (``postgresql://h1:5432,h2:5433/db?target_session_attrs=read-write``),
     for which asyncpg tries each host in turn and keeps the first that matches the attribute
     (``read-write``: the primary of a replicated cluster)."""
-    parsed = urlparse(url)
+    # The authority is cut out by hand: urllib refuses "h1,[::1]:5434" as an invalid IPv6 URL
+    # in some Python builds (Debian's 3.11.2), and a list of hosts is no single netloc anyway.
+    scheme, _, rest = url.partition("://")
+    cut = min((i for i in (rest.find(c) for c in "/?#") if i >= 0), default=len(rest))
+    authority = rest[:cut]
+    parsed = urlparse(f"{scheme}://authority{rest[cut:]}")
     query = {key: values[-1] for key, values in parse_qs(parsed.query).items()}
-    userinfo, _, hostlist = parsed.netloc.rpartition("@")
+    userinfo, _, hostlist = authority.rpartition("@")
     user, _, password = userinfo.partition(":")
     hosts, ports = [], []
     for entry in filter(None, hostlist.split(",")):

@@ -32,6 +32,16 @@ async def _admin(url: str, sql: str) -> None:
         await connection.close()
 
 
+def embedded_data_dir() -> Path:
+    """Where the tests' embedded PostgreSQL lives: PORTAL_TEST_DATA_DIR, else one directory per
+    user in the temp dir. /tmp is shared by every user of the machine: a cluster made there by
+    one user (as root, pgserver hands it to its own ``pgserver`` user) cannot be opened by
+    another, whose run then failed with "could not open file ...: Permission denied"."""
+    if os.environ.get("PORTAL_TEST_DATA_DIR"):
+        return Path(os.environ["PORTAL_TEST_DATA_DIR"])
+    return Path(tempfile.gettempdir()) / f"portal-test-pg-{os.geteuid()}"
+
+
 @contextmanager
 def server_url() -> Iterator[str]:
     """The maintenance URL of the server tests use (``.../postgres``)."""
@@ -39,10 +49,7 @@ def server_url() -> Iterator[str]:
     if url:
         yield url
         return
-    data_dir = Path(
-        os.environ.get("PORTAL_TEST_DATA_DIR") or Path(tempfile.gettempdir()) / "portal-test-pg"
-    )
-    server = db.start_embedded(data_dir)
+    server = db.start_embedded(embedded_data_dir())
     try:
         yield server.get_uri("postgres")
     finally:
