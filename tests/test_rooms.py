@@ -73,3 +73,29 @@ def test_the_security_primitives_import_nothing_from_the_rooms_above():
         reached = {m for m in imports_of(SRC / "security" / f"{name}.py")
                    if m.startswith(above)}
         assert not reached, (name, reached)
+
+
+#: The people rooms (issue 17): the list and one person, membership changes, company access
+#: levels. Changes build on the access room (an invitation's levels), never the other way.
+PEOPLE_ROOMS = ("people", "membership_changes", "company_access")
+
+
+def test_the_people_rooms_point_one_way_and_stay_separate():
+    edges = graph("services")
+    rooms = {f"portal.services.{name}" for name in PEOPLE_ROOMS}
+    assert not [c for c in cycles(edges) if rooms & set(c)], cycles(edges)
+    assert not edges["portal.services.people"] & rooms
+    assert not edges["portal.services.company_access"] & rooms
+    for shared in ("membership", "invitations", "accounts"):
+        assert not edges[f"portal.services.{shared}"] & rooms, shared
+
+
+#: A service room that grows past this holds more than one idea (people.py reached 755 lines
+#: before it was split); split it along the domain rather than raising the number.
+MAX_SERVICE_LINES = 700
+
+
+def test_no_service_room_outgrows_one_idea():
+    long = {path.name: n for path in (SRC / "services").glob("*.py")
+            if (n := len(path.read_text().splitlines())) > MAX_SERVICE_LINES}
+    assert not long, long

@@ -15,7 +15,16 @@ import asyncpg
 import pytest
 
 from portal.db import ENGINE
-from portal.services import accounts, audit_log, invitations, mfa, people
+from portal.services import (
+    accounts,
+    audit_log,
+    company_access,
+    invitations,
+    membership,
+    membership_changes,
+    mfa,
+    people,
+)
 from portal.services.errors import InvalidInput, NotFound
 from portal.tables import (
     Account,
@@ -65,10 +74,12 @@ async def test_an_existing_id_gets_an_invitation_like_any_email_and_joins_when_i
     second = await factories.company(account["id"], name="Druga Spółka")
     colleague = await factories.identity("Kolega@Example.com")
     levels = {str(second): "edit", str(account["main_company_id"]): "none"}
-    known = await people.add(settings, scope, {"email": "kolega@EXAMPLE.com", "role": "member"},
-                             levels, CLIENT)
-    unknown = await people.add(settings, scope, {"email": "obcy@example.com", "role": "member"},
-                               levels, CLIENT)
+    known = await membership_changes.add(settings, scope, {"email": "kolega@EXAMPLE.com",
+                                                           "role": "member"},
+                                         levels, CLIENT)
+    unknown = await membership_changes.add(settings, scope, {"email": "obcy@example.com",
+                                                             "role": "member"},
+                                           levels, CLIENT)
     assert known.kind == unknown.kind == "invitation"
     assert await Membership.count().where(Membership.identity == colleague) == 0
     assert await Invitation.count() == 2
@@ -94,23 +105,26 @@ async def test_granting_owner_or_admin_needs_a_fresh_re_authentication(settings)
     _, membership_id = await member_of(account, "czlonek@example.com")
     for role in ("owner", "admin"):
         with pytest.raises(mfa.ReauthRequired):
-            await people.add(settings, stale, {"email": "nowy@example.com", "role": role}, {},
-                             CLIENT)
+            await membership_changes.add(settings, stale, {"email": "nowy@example.com",
+                                                           "role": role}, {},
+                                         CLIENT)
         with pytest.raises(mfa.ReauthRequired):
-            await people.change_role(stale, membership_id, role, CLIENT)
+            await membership_changes.change_role(stale, membership_id, role, CLIENT)
     assert await Invitation.count() == 0
     assert (await Membership.select().where(Membership.id == membership_id).first())[
         "role"] == "member"
     # A member role needs none; after re-authentication the grant goes through.
-    await people.add(settings, stale, {"email": "nowy@example.com", "role": "member"}, {},
-                     CLIENT)
-    await people.change_role(await fresh(stale), membership_id, "admin", CLIENT)
+    await membership_changes.add(settings, stale, {"email": "nowy@example.com", "role": "member"},
+                                 {},
+                                 CLIENT)
+    await membership_changes.change_role(await fresh(stale), membership_id, "admin", CLIENT)
 
 
 async def test_an_unknown_email_gets_an_invitation_with_a_hashed_single_use_link(settings):
     _, _, scope = await owned_account()
-    added = await people.add(settings, scope, {"email": "Nowa@Example.com", "role": "admin"},
-                             {}, CLIENT)
+    added = await membership_changes.add(settings, scope, {"email": "Nowa@Example.com",
+                                                           "role": "admin"},
+                                         {}, CLIENT)
     assert added.kind == "invitation"
     invitation = await Invitation.select().first()
     assert invitation["state"] == "pending" and invitation["role"] == "admin"
@@ -132,19 +146,23 @@ async def test_an_unknown_email_gets_an_invitation_with_a_hashed_single_use_link
 async def test_the_same_email_only_once_per_account_whatever_its_case(settings):
     _, account, scope = await owned_account()
     await member_of(account, "jest@example.com")
-    with pytest.raises(people.EmailAlreadyMember) as raised:
-        await people.add(settings, scope, {"email": "JEST@example.COM", "role": "member"}, {},
-                         CLIENT)
+    with pytest.raises(membership_changes.EmailAlreadyMember) as raised:
+        await membership_changes.add(settings, scope, {"email": "JEST@example.COM",
+                                                       "role": "member"}, {},
+                                     CLIENT)
     assert raised.value.field == "email"
-    await people.add(settings, scope, {"email": "zaproszona@example.com", "role": "member"}, {},
-                     CLIENT)
-    with pytest.raises(people.EmailAlreadyInvited):
-        await people.add(settings, scope, {"email": "Zaproszona@Example.com", "role": "admin"},
-                         {}, CLIENT)
+    await membership_changes.add(settings, scope, {"email": "zaproszona@example.com",
+                                                   "role": "member"}, {},
+                                 CLIENT)
+    with pytest.raises(membership.EmailAlreadyInvited):
+        await membership_changes.add(settings, scope, {"email": "Zaproszona@Example.com",
+                                                       "role": "admin"},
+                                     {}, CLIENT)
     # The owner themself is a member too.
-    with pytest.raises(people.EmailAlreadyMember):
-        await people.add(settings, scope, {"email": "WLASCICIEL@example.com", "role": "member"},
-                         {}, CLIENT)
+    with pytest.raises(membership_changes.EmailAlreadyMember):
+        await membership_changes.add(settings, scope, {"email": "WLASCICIEL@example.com",
+                                                       "role": "member"},
+                                     {}, CLIENT)
     assert await Invitation.count() == 1
     assert await Membership.count().where(Membership.account == account["id"]) == 2
 
@@ -160,11 +178,13 @@ async def test_the_database_keeps_one_pending_invitation_per_email_and_account()
 async def test_two_admins_adding_one_email_at_once_make_one_invitation(settings):
     _, _, scope = await owned_account()
     results = await asyncio.gather(*[
-        people.add(settings, scope, {"email": "rownoczesna@example.com", "role": "member"}, {},
-                   CLIENT) for _ in range(4)
+        membership_changes.add(settings, scope, {"email": "rownoczesna@example.com",
+                                                 "role": "member"}, {},
+                               CLIENT) for _ in range(4)
     ], return_exceptions=True)
-    assert sum(isinstance(r, people.Added) for r in results) == 1
-    assert all(isinstance(r, (people.Added, people.EmailAlreadyInvited)) for r in results)
+    assert sum(isinstance(r, membership_changes.Added) for r in results) == 1
+    assert all(isinstance(r, (membership_changes.Added,
+                              membership.EmailAlreadyInvited)) for r in results)
     assert await Invitation.count() == 1
 
 
@@ -178,7 +198,7 @@ async def test_two_admins_adding_one_email_at_once_make_one_invitation(settings)
 async def test_bad_input_is_a_field_error_and_adds_nothing(settings, values, field):
     _, _, scope = await owned_account()
     with pytest.raises(InvalidInput) as raised:
-        await people.add(settings, scope, values, {}, CLIENT)
+        await membership_changes.add(settings, scope, values, {}, CLIENT)
     assert field in raised.value.errors
     assert await Invitation.count() == 0 and await Membership.count() == 1
 
@@ -188,11 +208,12 @@ async def test_levels_must_be_known_and_companies_of_this_account(settings):
     other_owner = await factories.identity("inny@example.com")
     theirs = await factories.account(other_owner, name="Obce")
     new = {"email": "ktos@example.com", "role": "member"}
-    with pytest.raises(people.UnknownLevel):
-        await people.add(settings, scope, new, {str(account["main_company_id"]): "god"}, CLIENT)
+    with pytest.raises(company_access.UnknownLevel):
+        await membership_changes.add(settings, scope, new,
+                                     {str(account["main_company_id"]): "god"}, CLIENT)
     for key in (str(theirs["main_company_id"]), "nie-uuid", str(uuid.uuid4())):
         with pytest.raises(NotFound):
-            await people.add(settings, scope, new, {key: "view"}, CLIENT)
+            await membership_changes.add(settings, scope, new, {key: "view"}, CLIENT)
     assert await Invitation.count() == 0
 
 
@@ -200,16 +221,18 @@ async def test_admins_cannot_add_owners_and_members_cannot_add_anyone(settings):
     _, account, _ = await owned_account()
     admin, _ = await member_of(account, "admin@example.com", "admin")
     admin_scope = await fresh(await scope_for(admin, account, "admin"))
-    with pytest.raises(people.OwnersOnly):
-        await people.add(settings, admin_scope, {"email": "szef@example.com", "role": "owner"},
-                         {}, CLIENT)
-    added = await people.add(settings, admin_scope,
-                             {"email": "pomocnik@example.com", "role": "admin"}, {}, CLIENT)
+    with pytest.raises(membership.OwnersOnly):
+        await membership_changes.add(settings, admin_scope, {"email": "szef@example.com",
+                                                             "role": "owner"},
+                                     {}, CLIENT)
+    added = await membership_changes.add(settings, admin_scope,
+                                         {"email": "pomocnik@example.com", "role": "admin"},
+                                         {}, CLIENT)
     assert added.kind == "invitation"
     member, _ = await member_of(account, "czlonek@example.com")
-    with pytest.raises(people.NotAllowed):
-        await people.add(settings, await scope_for(member, account, "member"),
-                         {"email": "ktos@example.com", "role": "member"}, {}, CLIENT)
+    with pytest.raises(membership.NotAllowed):
+        await membership_changes.add(settings, await scope_for(member, account, "member"),
+                                     {"email": "ktos@example.com", "role": "member"}, {}, CLIENT)
     assert await Invitation.count() == 1
 
 
@@ -223,16 +246,16 @@ async def test_only_owners_make_or_unmake_owners(settings):
                                            {account["main_company_id"]: "view"})
     admin_scope = await fresh(await scope_for(admin, account, "admin"))
     owner_membership = (await Membership.select().where(Membership.identity == owner).first())
-    with pytest.raises(people.OwnersOnly):
-        await people.change_role(admin_scope, member_membership, "owner", CLIENT)
-    with pytest.raises(people.OwnersOnly):
-        await people.change_role(admin_scope, owner_membership["id"], "member", CLIENT)
+    with pytest.raises(membership.OwnersOnly):
+        await membership_changes.change_role(admin_scope, member_membership, "owner", CLIENT)
+    with pytest.raises(membership.OwnersOnly):
+        await membership_changes.change_role(admin_scope, owner_membership["id"], "member", CLIENT)
     # Admins manage members: promote to admin (their per-company rows go), and back.
-    await people.change_role(admin_scope, member_membership, "admin", CLIENT)
+    await membership_changes.change_role(admin_scope, member_membership, "admin", CLIENT)
     assert await CompanyAccess.count().where(CompanyAccess.membership == member_membership) == 0
-    await people.change_role(admin_scope, member_membership, "member", CLIENT)
+    await membership_changes.change_role(admin_scope, member_membership, "member", CLIENT)
     # Owners do everything.
-    await people.change_role(owner_scope, admin_membership, "owner", CLIENT)
+    await membership_changes.change_role(owner_scope, admin_membership, "owner", CLIENT)
     roles = {r["identity"]: r["role"] for r in await Membership.select()}
     assert roles[admin] == "owner"
     tags = [e["tag"] for e in await AuditEvent.select(AuditEvent.tag)]
@@ -243,12 +266,12 @@ async def test_the_last_owner_can_be_neither_demoted_nor_removed_nor_leave(setti
     owner, _, scope = await owned_account()
     membership = (await Membership.select().where(Membership.identity == owner).first())["id"]
     for role in ("admin", "member"):
-        with pytest.raises(people.LastOwner):
-            await people.change_role(scope, membership, role, CLIENT)
-    with pytest.raises(people.UseLeave):  # removing yourself is leaving
-        await people.remove(settings, await fresh(scope), membership, CLIENT)
-    with pytest.raises(people.LastOwner):
-        await people.leave(scope, CLIENT)
+        with pytest.raises(membership_changes.LastOwner):
+            await membership_changes.change_role(scope, membership, role, CLIENT)
+    with pytest.raises(membership_changes.UseLeave):  # removing yourself is leaving
+        await membership_changes.remove(settings, await fresh(scope), membership, CLIENT)
+    with pytest.raises(membership_changes.LastOwner):
+        await membership_changes.leave(scope, CLIENT)
     assert (await Membership.select().first())["role"] == "owner"
 
 
@@ -259,8 +282,8 @@ async def test_two_owners_demoting_each_other_at_once_leave_one_owner():
     first_membership = (await Membership.select().where(Membership.identity == first).first())
     for _ in range(5):
         results = await asyncio.gather(
-            people.change_role(first_scope, second_membership, "admin", CLIENT),
-            people.change_role(second_scope, first_membership["id"], "admin", CLIENT),
+            membership_changes.change_role(first_scope, second_membership, "admin", CLIENT),
+            membership_changes.change_role(second_scope, first_membership["id"], "admin", CLIENT),
             return_exceptions=True,
         )
         assert sorted(type(r).__name__ for r in results) == ["LastOwner", "dict"], results
@@ -277,8 +300,8 @@ async def test_two_owners_removing_each_other_at_once_leave_one_owner(settings):
     second_scope = await fresh(await scope_for(second, account, "owner"))
     first_membership = (await Membership.select().where(Membership.identity == first).first())
     results = await asyncio.gather(
-        people.remove(settings, await fresh(first_scope), second_membership, CLIENT),
-        people.remove(settings, second_scope, first_membership["id"], CLIENT),
+        membership_changes.remove(settings, await fresh(first_scope), second_membership, CLIENT),
+        membership_changes.remove(settings, second_scope, first_membership["id"], CLIENT),
         return_exceptions=True,
     )
     assert sorted(type(r).__name__ for r in results) == ["LastOwner", "dict"], results
@@ -318,7 +341,7 @@ async def test_deleting_an_account_or_an_identity_still_cascades():
     other, _, _ = await owned_account("druga@example.com", "Drugie")
     await Identity.delete().where(Identity.id == other)
     assert await Membership.count() == 0
-    assert await people.sole_owner_accounts(owner) == []
+    assert await membership_changes.sole_owner_accounts(owner) == []
 
 
 async def test_a_company_access_never_points_into_another_account():
@@ -341,7 +364,7 @@ async def test_levels_are_set_changed_and_revoked_with_one_event_each():
     main = account["main_company_id"]
     _, membership_id = await member_of(account, "czlonek@example.com", "member",
                                        {main: "view", third: "manage"})
-    changed = await people.set_levels(scope, membership_id, {
+    changed = await company_access.set_levels(scope, membership_id, {
         str(main): "edit", str(second): "view", str(third): "none"}, CLIENT)
     assert changed == 3
     rows = {r["company"]: r["level"] for r in await CompanyAccess.select()}
@@ -351,8 +374,8 @@ async def test_levels_are_set_changed_and_revoked_with_one_event_each():
     assert sorted((e["data"]["company_name"], e["data"]["before"], e["data"]["after"])
                   for e in events) == [("Druga", "none", "view"), ("Konto Główne", "view", "edit"),
                                        ("Trzecia", "manage", "none")]
-    assert await people.set_levels(scope, membership_id, {str(main): "edit"}, CLIENT) == 0
-    page = await people.access_page(scope, membership_id)
+    assert await company_access.set_levels(scope, membership_id, {str(main): "edit"}, CLIENT) == 0
+    page = await company_access.access_page(scope, membership_id)
     assert {r["name"]: r["level"] for r in page.rows} == {
         "Konto Główne": "edit", "Druga": "view", "Trzecia": "none"}
 
@@ -360,9 +383,9 @@ async def test_levels_are_set_changed_and_revoked_with_one_event_each():
 async def test_owners_and_admins_have_every_company_so_no_matrix(settings):
     _, account, scope = await owned_account()
     _, admin_membership = await member_of(account, "admin@example.com", "admin")
-    with pytest.raises(people.AllCompaniesRole):
-        await people.set_levels(scope, admin_membership,
-                                {str(account["main_company_id"]): "view"}, CLIENT)
+    with pytest.raises(company_access.AllCompaniesRole):
+        await company_access.set_levels(scope, admin_membership,
+                                        {str(account["main_company_id"]): "view"}, CLIENT)
     person = await people.get(scope, admin_membership)
     assert person["all_companies"]
 
@@ -379,7 +402,7 @@ async def test_levels_of_another_account_are_not_found():
         ("nie-uuid", {}),
     ):
         with pytest.raises(NotFound):
-            await people.set_levels(scope, target, levels, CLIENT)
+            await company_access.set_levels(scope, target, levels, CLIENT)
     assert await CompanyAccess.count() == 0
 
 
@@ -393,9 +416,10 @@ async def test_removal_needs_a_fresh_reauthentication_and_ends_access(settings):
         await Account.select(Account.public_id).first())["public_id"]}).where(
         Identity.id == member)
     with pytest.raises(mfa.ReauthRequired):
-        await people.remove(settings, replace(scope, reauth_at=None), membership_id, CLIENT)
+        await membership_changes.remove(settings, replace(scope, reauth_at=None), membership_id,
+                                        CLIENT)
     assert await Membership.exists().where(Membership.id == membership_id)
-    await people.remove(settings, await fresh(scope), membership_id, CLIENT)
+    await membership_changes.remove(settings, await fresh(scope), membership_id, CLIENT)
     assert not await Membership.exists().where(Membership.id == membership_id)
     assert (await Identity.select().where(Identity.id == member).first())["last_account_id"] is None
     assert "Konto Główne" in (await last_mail("odchodzi@example.com"))["text_body"]
@@ -406,9 +430,9 @@ async def test_removal_needs_a_fresh_reauthentication_and_ends_access(settings):
 async def test_a_member_leaves_and_a_second_owner_may_too():
     owner, account, _ = await owned_account()
     member, _ = await member_of(account, "czlonek@example.com")
-    await people.leave(await scope_for(member, account, "member"), CLIENT)
+    await membership_changes.leave(await scope_for(member, account, "member"), CLIENT)
     co_owner, _ = await member_of(account, "wspolwlasciciel@example.com", "owner")
-    await people.leave(await scope_for(co_owner, account, "owner"), CLIENT)
+    await membership_changes.leave(await scope_for(co_owner, account, "owner"), CLIENT)
     assert [r["identity"] for r in await Membership.select()] == [owner]
     assert await AuditEvent.count().where(AuditEvent.tag == "membership:person:leave") == 2
 
@@ -417,9 +441,10 @@ async def test_admins_cannot_remove_owners(settings):
     owner, account, _ = await owned_account()
     admin, _ = await member_of(account, "admin@example.com", "admin")
     owner_membership = (await Membership.select().where(Membership.identity == owner).first())
-    with pytest.raises(people.OwnersOnly):
-        await people.remove(settings, await fresh(await scope_for(admin, account, "admin")),
-                            owner_membership["id"], CLIENT)
+    with pytest.raises(membership.OwnersOnly):
+        await membership_changes.remove(settings, await fresh(await scope_for(admin, account,
+                                                                              "admin")),
+                                        owner_membership["id"], CLIENT)
 
 
 # --- the list -----------------------------------------------------------------------------------
@@ -433,8 +458,9 @@ async def test_the_list_shows_members_and_invitations_searches_sorts_and_pages(s
     for i in range(30):
         await member_of(account, f"osoba{i:02d}@example.com", "member",
                         {account["main_company_id"]: "view"})
-    await people.add(settings, scope, {"email": "zaproszony@example.com", "role": "member"},
-                     {str(account["main_company_id"]): "edit"}, CLIENT)
+    await membership_changes.add(settings, scope, {"email": "zaproszony@example.com",
+                                                   "role": "member"},
+                                 {str(account["main_company_id"]): "edit"}, CLIENT)
     listing = await people.list_page(scope)
     assert listing.total == 32 and listing.pages == 2 and len(listing.rows) == 25
     assert listing.rows[0]["email"] == "osoba00@example.com"
@@ -462,13 +488,14 @@ async def test_an_invitation_counts_only_the_companies_it_gives_access_to(settin
     _, account, scope = await owned_account()
     second = await factories.company(account["id"], name="Druga")
     third = await factories.company(account["id"], name="Trzecia")
-    await people.add(settings, scope, {"email": "jedna@example.com", "role": "member"},
-                     {str(account["main_company_id"]): "edit", str(second): "none",
+    await membership_changes.add(settings, scope, {"email": "jedna@example.com", "role": "member"},
+                                 {str(account["main_company_id"]): "edit", str(second): "none",
                       str(third): "none"}, CLIENT)
-    await people.add(settings, scope, {"email": "zadna@example.com", "role": "member"},
-                     {str(account["main_company_id"]): "none", str(second): "none"}, CLIENT)
-    await people.add(settings, scope, {"email": "dwie@example.com", "role": "member"},
-                     {str(second): "view", str(third): "manage"}, CLIENT)
+    await membership_changes.add(settings, scope, {"email": "zadna@example.com", "role": "member"},
+                                 {str(account["main_company_id"]): "none", str(second): "none"},
+                                 CLIENT)
+    await membership_changes.add(settings, scope, {"email": "dwie@example.com", "role": "member"},
+                                 {str(second): "view", str(third): "manage"}, CLIENT)
     invited = await people.list_page(scope, status="invited")
     assert sorted((r["email"], r["company_count"]) for r in invited.rows) == [
         ("dwie@example.com", 2), ("jedna@example.com", 1), ("zadna@example.com", 0)]
@@ -494,14 +521,15 @@ async def test_the_list_shows_who_meets_the_mfa_policy():
 async def test_members_see_the_list_read_only_without_invitations(settings):
     _, account, scope = await owned_account()
     member, _ = await member_of(account, "czlonek@example.com")
-    await people.add(settings, scope, {"email": "zaproszony@example.com", "role": "member"}, {},
-                     CLIENT)
+    await membership_changes.add(settings, scope, {"email": "zaproszony@example.com",
+                                                   "role": "member"}, {},
+                                 CLIENT)
     member_scope = await scope_for(member, account, "member")
     listing = await people.list_page(member_scope, status="invited")
     assert not listing.full
     assert sorted(r["email"] for r in listing.rows) == [
         "czlonek@example.com", "wlasciciel@example.com"]
-    with pytest.raises(people.NotAllowed):
+    with pytest.raises(membership.NotAllowed):
         await people.get(member_scope, listing.rows[0]["id"])
 
 
@@ -517,7 +545,8 @@ async def test_the_list_never_shows_another_account():
 
 
 async def invite(settings, scope, email="nowa@example.com", role="member", levels=None):
-    await people.add(settings, scope, {"email": email, "role": role}, levels or {}, CLIENT)
+    await membership_changes.add(settings, scope, {"email": email, "role": role}, levels or {},
+                                 CLIENT)
     return token_from(await last_mail(email))
 
 
@@ -584,8 +613,9 @@ async def test_an_expired_link_is_refused_marked_and_can_be_sent_again(settings)
             "nowa@example.com")), token, CLIENT)
     await Identity.delete().where(Identity.email == "nowa@example.com")
     # Adding the email anew marks the lapsed one expired and makes a new invitation.
-    await people.add(settings, scope, {"email": "nowa@example.com", "role": "member"}, {},
-                     CLIENT)
+    await membership_changes.add(settings, scope, {"email": "nowa@example.com", "role": "member"},
+                                 {},
+                                 CLIENT)
     states = sorted(r["state"] for r in await Invitation.select(Invitation.state))
     assert states == ["expired", "pending"]
     assert await AuditEvent.exists().where(AuditEvent.tag == "invitation:invitation:expire")
@@ -689,14 +719,15 @@ async def test_owners_set_the_mfa_policy_but_not_one_they_do_not_meet():
 async def test_the_audit_log_filters_pages_and_exports_only_this_account(settings):
     _, account, scope = await owned_account()
     for i in range(3):
-        await people.add(settings, scope, {"email": f"n{i}@example.com", "role": "member"}, {},
-                         CLIENT)
+        await membership_changes.add(settings, scope, {"email": f"n{i}@example.com",
+                                                       "role": "member"}, {},
+                                     CLIENT)
     member, membership_id = await member_of(account, "czlonek@example.com")
-    await people.change_role(scope, membership_id, "admin", CLIENT)
+    await membership_changes.change_role(scope, membership_id, "admin", CLIENT)
     stranger = await factories.identity("obcy@example.com")
     theirs = await factories.account(stranger, name="Obce")
-    await people.add(settings, await scope_for(stranger, theirs, "owner"),
-                     {"email": "tajne@example.com", "role": "member"}, {}, CLIENT)
+    await membership_changes.add(settings, await scope_for(stranger, theirs, "owner"),
+                                 {"email": "tajne@example.com", "role": "member"}, {}, CLIENT)
     everything = await audit_log.page(scope, audit_log.parse_filters())
     assert everything.total == 4
     assert all(r["actor_email"] == "wlasciciel@example.com" for r in everything.rows)
@@ -726,8 +757,8 @@ def test_csv_cells_never_start_a_formula():
 async def test_removing_someone_who_left_meanwhile_is_not_found(settings):
     _, account, scope = await owned_account()
     member, membership_id = await member_of(account, "czlonek@example.com")
-    await people.leave(await scope_for(member, account, "member"), CLIENT)
+    await membership_changes.leave(await scope_for(member, account, "member"), CLIENT)
     with pytest.raises(NotFound):
-        await people.remove(settings, await fresh(scope), membership_id, CLIENT)
+        await membership_changes.remove(settings, await fresh(scope), membership_id, CLIENT)
     async with ENGINE.transaction():
         assert await Membership.count() == 1

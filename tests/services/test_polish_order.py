@@ -7,7 +7,7 @@ to sort after "Zakład Fryzjerski"."""
 from __future__ import annotations
 
 from portal.db import ENGINE
-from portal.services import accounts, api_keys, companies, people, support
+from portal.services import accounts, api_keys, companies, company_access, people, support
 from portal.tables import Profile
 from portal.testing import factories
 from tests.api.conftest import bearer, make_key
@@ -67,7 +67,7 @@ async def test_the_access_matrix_lists_companies_in_polish_order():
     _owner, account, scope = await company_account()
     member = await factories.identity("czlonek@example.com")
     membership_id = await factories.membership(member, account["id"])
-    page = await people.access_page(scope, membership_id)
+    page = await company_access.access_page(scope, membership_id)
     assert [row["name"] for row in page.rows] == EXPECTED
 
 

@@ -1,17 +1,19 @@
 """What both ways into an account share (adding a person, an invitation accepted): the roles,
 who may manage people, the owner rule, the per-account and per-email locks, and the one write
-that makes a membership with its company levels. people and invitations both build on this
-room, so neither imports the other's private helpers.
+that makes a membership with its company levels, and one membership read under a row lock.
+people, membership_changes, company_access and invitations all build on this room, so none
+imports another's private helpers.
 """
 
 from __future__ import annotations
 
 import json
+from typing import Any
 from uuid import UUID
 
 from portal.security.permissions import Permission
-from portal.services import accounts
-from portal.services.errors import DomainError
+from portal.services import accounts, tenancy
+from portal.services.errors import DomainError, NotFound
 from portal.services.scope import Scope
 from portal.tables import CompanyAccess, Membership
 
@@ -60,6 +62,25 @@ async def lock_email(account_id: UUID, email: str) -> None:
         "SELECT pg_advisory_xact_lock(hashtextextended({} || lower({}), 0))",
         str(account_id), email,
     )
+
+
+async def locked_member(scope: Scope, membership_id: object) -> dict[str, Any]:
+    """A membership of the current account (id, role, identity, email), locked until commit
+    so a role change and a level change of one person run one after the other; NotFound for
+    any other id."""
+    parsed = tenancy.parse_id(membership_id)
+    if parsed is None:
+        raise NotFound()
+    rows = await tenancy.raw(
+        Membership, scope,
+        "SELECT m.id, m.role, m.identity, i.email FROM membership m "
+        "JOIN identity i ON i.id = m.identity WHERE m.account = {} AND m.id = {} "
+        "FOR UPDATE OF m",
+        parsed,
+    )
+    if not rows:
+        raise NotFound()
+    return rows[0]
 
 
 def owner_rule(scope: Scope, *roles: str) -> None:

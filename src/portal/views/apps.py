@@ -13,7 +13,7 @@ from litestar.response import Redirect, Template
 from portal.security.guards import requires_permission
 from portal.security.headers import csp_with_form_targets
 from portal.security.permissions import Permission
-from portal.services import accounts, catalogue, people
+from portal.services import accounts, catalogue, company_access
 from portal.services.errors import DomainError, NotFound
 from portal.views.forms import INVALID, client_of
 from portal.views.rendering import (
@@ -105,6 +105,6 @@ async def home_context(request: Request) -> dict[str, Any]:
     return {
         "recent": await catalogue.recent(scope, language=language_of(request)),
         "offer": await catalogue.trial_offer(scope, language_of(request)),
-        "mine": await people.my_access(scope),
+        "mine": await company_access.my_access(scope),
         "account_count": await accounts.count_for(scope),
     }

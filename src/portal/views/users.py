@@ -17,7 +17,14 @@ from litestar.response import Stream, Template
 
 from portal.security.guards import requires_identity, requires_permission
 from portal.security.permissions import Permission
-from portal.services import audit_log, invitations, people
+from portal.services import (
+    audit_log,
+    company_access,
+    invitations,
+    membership,
+    membership_changes,
+    people,
+)
 from portal.services.errors import DomainError, NotFound
 from portal.views.account import refuse
 from portal.views.auth import sign_in
@@ -53,7 +60,7 @@ def _refuse(error: DomainError) -> None:
     if isinstance(error, NotFound):
         raise NotFoundException() from error
     refuse(error)
-    if isinstance(error, (people.NotAllowed, audit_log.NotAllowed)):
+    if isinstance(error, (membership.NotAllowed, audit_log.NotAllowed)):
         raise PermissionDeniedException() from error
 
 
@@ -95,8 +102,8 @@ def _list_context(request: Request, listing: people.PeoplePage, **extra: Any) ->
     return {
         "title": "Użytkownicy",
         "listing": listing,
-        "roles": people.ROLES,
-        "can_manage": people.can_manage(scope),
+        "roles": membership.ROLES,
+        "can_manage": membership.can_manage(scope),
         "can_audit": scope.can(Permission.AUDIT_VIEW),
         "htmx": is_htmx(request),
         **extra,
@@ -121,7 +128,7 @@ class UsersController(Controller):
         try:
             listing = await _listing(request, values)
             # The fragment is the list alone; the page also says what the reader may do.
-            mine = None if is_htmx(request) else await people.my_access(scope)
+            mine = None if is_htmx(request) else await company_access.my_access(scope)
         except DomainError as error:
             _refuse(error)
             raise
@@ -133,13 +140,13 @@ class UsersController(Controller):
     async def _add_form(self, request: Request, values: dict[str, Any], errors: dict[str, str],
                         levels: dict[str, str] | None = None, status: int = 200) -> Template:
         scope = scope_of(request)
-        matrix = await people.access_page(scope, None)
+        matrix = await company_access.access_page(scope, None)
         for row in matrix.rows:
-            row["level"] = (levels or {}).get(str(row["id"]), people.NO_ACCESS)
+            row["level"] = (levels or {}).get(str(row["id"]), membership.NO_ACCESS)
         return render(
             request, "user_new.html",
             {"title": "Dodaj osobę", "values": values, "errors": errors, "matrix": matrix,
-             "roles": people.assignable_roles(scope), "htmx": is_htmx(request),
+             "roles": membership_changes.assignable_roles(scope), "htmx": is_htmx(request),
              **await mfa_context(request)},
             partial="partials/person_add_form.html", status=status,
         )
@@ -158,8 +165,9 @@ class UsersController(Controller):
             return await self._add_form(request, kept, {}, levels, 200)
         try:
             scope = await reauthenticated(request, values)
-            await people.add(settings_of(request), scope, values, levels, client_of(request))
-        except (NotFound, people.NotAllowed) as error:
+            await membership_changes.add(settings_of(request), scope, values, levels,
+                                         client_of(request))
+        except (NotFound, membership.NotAllowed) as error:
             _refuse(error)
             raise
         except DomainError as error:
@@ -194,7 +202,7 @@ class UsersController(Controller):
         try:
             await invitations.resend(settings_of(request), scope_of(request), invitation_id,
                                      client_of(request))
-        except (NotFound, people.NotAllowed) as error:
+        except (NotFound, membership.NotAllowed) as error:
             _refuse(error)
             raise
         except DomainError as error:
@@ -215,7 +223,7 @@ class UsersController(Controller):
 
     @get("/leave", opt=VIEW)
     async def leave_form(self, request: Request) -> Template:
-        mine = await people.my_access(scope_of(request))
+        mine = await company_access.my_access(scope_of(request))
         return render(request, "users_leave.html",
                       {"title": "Opuść konto", "mine": mine, "errors": {}})
 
@@ -223,12 +231,12 @@ class UsersController(Controller):
     async def leave(self, request: Request) -> Response:
         scope = scope_of(request)
         try:
-            await people.leave(scope, client_of(request))
+            await membership_changes.leave(scope, client_of(request))
         except NotFound as error:
             _refuse(error)
             raise
         except DomainError as error:
-            mine = await people.my_access(scope)
+            mine = await company_access.my_access(scope)
             return render(request, "users_leave.html",
                           {"title": "Opuść konto", "mine": mine, "errors": field_errors(error)},
                           status=INVALID)
@@ -289,8 +297,9 @@ class UsersController(Controller):
         scope = scope_of(request)
         matrix = None
         if not person["all_companies"]:
-            matrix = await people.access_page(scope, person["id"], matrix_query, matrix_page)
-        roles = people.assignable_roles(scope)
+            matrix = await company_access.access_page(scope, person["id"], matrix_query,
+                                                      matrix_page)
+        roles = membership_changes.assignable_roles(scope)
         return {
             "title": "Osoba",
             "title_detail": person.get("name") or person["email"],
@@ -315,8 +324,9 @@ class UsersController(Controller):
         values = await form_values(request, "role", "password", "code")
         try:
             scope = await reauthenticated(request, values)
-            await people.change_role(scope, membership_id, values["role"], client_of(request))
-        except (NotFound, people.NotAllowed) as error:
+            await membership_changes.change_role(scope, membership_id, values["role"],
+                                                 client_of(request))
+        except (NotFound, membership.NotAllowed) as error:
             _refuse(error)
             raise
         except DomainError as error:
@@ -351,8 +361,8 @@ class UsersController(Controller):
         values = await form_values(request, "q", "page")
         levels = await _levels(request)
         try:
-            await people.set_levels(scope, membership_id, levels, client_of(request))
-        except (NotFound, people.NotAllowed) as error:
+            await company_access.set_levels(scope, membership_id, levels, client_of(request))
+        except (NotFound, membership.NotAllowed) as error:
             _refuse(error)
             raise
         except DomainError as error:
@@ -393,8 +403,8 @@ class UsersController(Controller):
         values = await form_values(request, "password", "code")
         try:
             scope = await reauthenticated(request, values)
-            await people.remove(settings, scope, person["id"], client)
-        except (NotFound, people.NotAllowed) as error:
+            await membership_changes.remove(settings, scope, person["id"], client)
+        except (NotFound, membership.NotAllowed) as error:
             _refuse(error)
             raise
         except DomainError as error:
