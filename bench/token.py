@@ -1,27 +1,44 @@
-"""CPU per token request, application + PostgreSQL, from /proc: a refresh grant and a code
-exchange, before and after (issue 20), interleaved in one run.
+"""CPU per token request, measured side by side with panva's ``oidc-provider`` (issue 20): a
+refresh grant and a code exchange, application + store, from /proc, interleaved in one run.
 
-    .venv/bin/python -m bench.token [--baseline REV] [--requests 150] [--rounds 5]
+    PORTAL_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres \\
+        .venv/bin/python -m bench.token [--requests 100] [--rounds 5] [--baseline REV]
 
-Two real servers (``portal serve``, one process each) run side by side: the code at REV (the
-"before", default the commit before the token-endpoint work) and this tree (the "after"),
-each on its own fresh database. In every round, in turn, each server takes ``--requests``
-sequential refresh grants, then as many code exchanges (the codes are got beforehand, outside
-the measured window), for an RS256 client and, after, also for an ES256 one. For each batch
-the CPU the server process used (utime + stime of every thread, /proc/PID/stat) and the CPU of
-the PostgreSQL backends serving its pool (pg_stat_activity → /proc/PID/stat) are divided by
-the number of requests. The load generator's own CPU is not counted. Writes the
-"OIDC token endpoint (CPU per request)" section of BENCHMARKS.md.
+Servers, one process each, side by side:
+
+- the portal of this tree (``portal serve --workers 1``) on its own fresh database; its cost is
+  the server process plus the PostgreSQL backends serving its pool;
+- the peer: ``oidc-provider`` (OpenID-certified, Node) with its grants, codes and tokens in
+  Redis, bench/peer/oidc-provider/server.js, installed by ``npm ci`` from the lock file when
+  node_modules is missing; its cost is the node process plus ``redis-server`` (one started for
+  the run on a free port, without persistence, so nothing else shares its CPU);
+- with ``--baseline REV``, also the portal at git revision REV, for a before/after.
+
+Both do the same work per request: a confidential client authenticated with
+client_secret_basic, PKCE (S256) on the exchange, the refresh token rotated on every use (the
+spent one remembered for reuse detection), a JWT access token and an ID token with the person's
+claims, signed RS256 or ES256 as the client registered (one client of each per server). In
+every round each server in turn (the order flipped every round) takes ``--requests``
+sequential refresh grants per client, then as many code exchanges (the codes got beforehand,
+outside the measured window), from the same load generator (this process, httpx, one kept-open
+connection). For each batch the CPU (utime + stime of every thread, /proc/PID/stat) of the
+server and of its store is divided by the number of requests. The load generator's own CPU is
+not counted; neither are PostgreSQL's shared background processes (WAL writer, checkpointer),
+which serve every database of the cluster. Writes the "OIDC token endpoint (CPU per request)"
+section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import re
 import secrets
+import shutil
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -47,8 +64,10 @@ from portal.testing.database import test_database
 REDIRECT = "https://bench.example.com/cb"
 SCOPE = "openid email profile accounts offline_access"
 TICK = os.sysconf("SC_CLK_TCK")
-#: The tree just before the token-endpoint work of issue 20 (Task A of the same session).
-DEFAULT_BASELINE = "ac643b6"
+PEER = ROOT / "bench" / "peer" / "oidc-provider"
+PEER_SECRET = "bench-peer-client-secret"  # a benchmark's throwaway client
+ALGORITHMS = ("RS256", "ES256")
+PORTAL, NODE = "portal", "oidc-provider"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -61,15 +80,23 @@ def cpu_seconds(pid: int) -> float:
 
 
 @dataclass
-class Portal:
+class Server:
+    """One server under test: its process, the processes of its store, its clients."""
+
     label: str
+    kind: str  # PORTAL or NODE
     base: str
-    process: subprocess.Popen
-    database_url: str
+    pid: int
+    token_path: str
     clients: dict[str, tuple[str, str]] = field(default_factory=dict)  # alg -> id, secret
+    database_url: str = ""
+    store_pid: int = 0
+    browser: httpx.AsyncClient | None = None
     results: dict[tuple[str, str], list[tuple[float, float]]] = field(default_factory=dict)
 
-    async def backends(self) -> list[int]:
+    async def store_pids(self) -> list[int]:
+        if self.kind == NODE:
+            return [self.store_pid]
         connection = await asyncpg.connect(self.database_url)
         try:
             rows = await connection.fetch(
@@ -79,6 +106,60 @@ class Portal:
             await connection.close()
         return [row["pid"] for row in rows]
 
+    async def codes(self, alg: str, count: int) -> list[tuple[str, str]]:
+        """``count`` fresh authorization codes with their PKCE verifiers (never timed)."""
+        client_id = self.clients[alg][0]
+        got = []
+        for _ in range(count):
+            verifier = secrets.token_urlsafe(48)
+            if self.kind == NODE:
+                response = await self.browser.post("/bench/code", params={
+                    "client_id": client_id, "code_challenge": oidc.s256(verifier)})
+                got.append((response.json()["code"], verifier))
+                continue
+            response = await self.browser.get("/oauth/authorize?" + urlencode({
+                "client_id": client_id, "redirect_uri": REDIRECT, "response_type": "code",
+                "scope": SCOPE, "state": "s", "nonce": "n",
+                "code_challenge": oidc.s256(verifier), "code_challenge_method": "S256"}))
+            got.append((parse_qs(urlparse(response.headers["location"]).query)["code"][0],
+                        verifier))
+        return got
+
+
+def wait_until_up(url: str, label: str, process: subprocess.Popen, log: str) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"{label} did not start; see {log}")
+        time.sleep(0.3)
+
+
+@contextmanager
+def running(label: str, command: list[str], *, env: dict | None = None, cwd: Path = ROOT,
+            ready: str | None = None):
+    """A subprocess with its output in a log file, stopped by SIGTERM afterwards."""
+    log = tempfile.NamedTemporaryFile("w", prefix=f"bench-token-{label}-", suffix=".log",
+                                      delete=False)
+    process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               cwd=cwd)
+    try:
+        if ready is not None:
+            wait_until_up(ready, label, process, log.name)
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
 
 @contextmanager
 def portal_server(label: str, database_url: str, source: Path):
@@ -87,28 +168,64 @@ def portal_server(label: str, database_url: str, source: Path):
            "PORTAL_DATA_DIR": tempfile.mkdtemp(prefix="portal-bench-"),
            "PORTAL_SECRET_KEY": "bench-secret-key-not-for-production",
            "PORTAL_BASE_URL": f"http://127.0.0.1:{port}", "PYTHONPATH": f"{source}:{ROOT}"}
-    log = tempfile.NamedTemporaryFile("w", prefix=f"portal-bench-{label}-", suffix=".log",
-                                      delete=False)
-    process = subprocess.Popen([sys.executable, "-m", "portal.cli", "serve", "--port",
-                                str(port), "--workers", "1"], env=env, stdout=log,
-                               stderr=subprocess.STDOUT, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError(f"{label} server did not start; see {log.name}")
-            time.sleep(0.3)
-        yield Portal(label, base, process, database_url)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
-        log.close()
+    with running(label, [sys.executable, "-m", "portal.cli", "serve", "--port", str(port),
+                         "--workers", "1"], env=env, ready=base + "/healthz") as process:
+        yield Server(label, PORTAL, base, process.pid, "/oauth/token",
+                     database_url=database_url)
+
+
+def wait_for_port(port: int, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and process.poll() is None:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError("redis-server did not start")
+
+
+def redis_pid(url: str) -> int:
+    """The process id of the Redis at ``url`` (INFO server), to read its CPU."""
+    parsed = urlparse(url)
+    with socket.create_connection((parsed.hostname, parsed.port or 6379), timeout=5) as sock:
+        sock.sendall(b"INFO server\r\n")
+        data = b""
+        while b"process_id:" not in data or not data.endswith(b"\r\n"):
+            data += sock.recv(65536)
+    return int(re.search(rb"process_id:(\d+)", data).group(1))
+
+
+@contextmanager
+def peer_server(redis_url: str | None):
+    """oidc-provider on a free port, with Redis (its own redis-server unless one is given)."""
+    node, npm = shutil.which("node"), shutil.which("npm")
+    if node is None or npm is None:
+        raise SystemExit("the peer needs Node.js (node and npm)")
+    if not (PEER / "node_modules").is_dir():
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=PEER,
+                       check=True)
+    with ExitStack() as stack:
+        if redis_url is None:
+            server = shutil.which("redis-server")
+            if server is None:
+                raise SystemExit("no redis-server: install Redis or pass --redis URL")
+            redis_port = free_port()
+            redis = stack.enter_context(running("redis", [
+                server, "--port", str(redis_port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", tempfile.mkdtemp(prefix="bench-redis-")]))
+            wait_for_port(redis_port, redis)
+            redis_url, pid = f"redis://127.0.0.1:{redis_port}/0", redis.pid
+        else:
+            pid = redis_pid(redis_url)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        process = stack.enter_context(running(NODE, [
+            node, "server.js", "--port", str(port), "--redis", redis_url,
+            "--secret", PEER_SECRET, "--prefix", f"bench-{secrets.token_hex(4)}"], cwd=PEER,
+            ready=base + "/.well-known/openid-configuration"))
+        yield Server(NODE, NODE, base, process.pid, "/token", store_pid=pid, clients={
+            alg: (f"bench-{alg.lower()}", PEER_SECRET) for alg in ALGORITHMS})
 
 
 def export(revision: str) -> Path:
@@ -121,7 +238,7 @@ def export(revision: str) -> Path:
     return target / "src"
 
 
-async def seed(url: str, algorithms: list[str]) -> dict[str, tuple[str, str]]:
+async def seed(url: str, algorithms: tuple[str, ...]) -> dict[str, tuple[str, str]]:
     db.configure(url)
     await db.start_pool(max_size=2)
     identity_id = await factories.identity("bench@example.com", first_name="Anna",
@@ -129,145 +246,171 @@ async def seed(url: str, algorithms: list[str]) -> dict[str, tuple[str, str]]:
     await factories.account(identity_id)
     clients = {}
     for alg in algorithms:
+        options = {"id_token_signed_response_alg": alg} if alg != "RS256" else {}
         clients[alg] = await oidc_clients.register_client(
-            name=f"Bench {alg}", redirect_uris=[REDIRECT], first_party=True,
-            id_token_signed_response_alg=alg)
+            name=f"Bench {alg}", redirect_uris=[REDIRECT], first_party=True, **options)
     await db.close_pool()
     return clients
 
 
-async def browser_session(base: str) -> httpx.AsyncClient:
-    browser = httpx.AsyncClient(base_url=base, timeout=30)
-    page = await browser.get("/login")
-    csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
-    await browser.post("/login", data={"email": "bench@example.com",
-                                       "password": factories.PASSWORD, "_csrf_token": csrf})
-    return browser
+async def open_browser(server: Server) -> None:
+    """The signed-in browser that gets the portal's codes (the peer's come from /bench/code)."""
+    server.browser = httpx.AsyncClient(base_url=server.base, timeout=30)
+    if server.kind == PORTAL:
+        page = await server.browser.get("/login")
+        csrf = re.search(r'name="_csrf_token" value="([^"]+)"', page.text).group(1)
+        await server.browser.post("/login", data={
+            "email": "bench@example.com", "password": factories.PASSWORD,
+            "_csrf_token": csrf})
 
 
-async def codes(browser: httpx.AsyncClient, client_id: str, count: int) -> list[tuple[str, str]]:
-    got = []
-    for _ in range(count):
-        verifier = secrets.token_urlsafe(48)
-        response = await browser.get("/oauth/authorize?" + urlencode({
-            "client_id": client_id, "redirect_uri": REDIRECT, "response_type": "code",
-            "scope": SCOPE, "state": "s", "nonce": "n", "code_challenge": oidc.s256(verifier),
-            "code_challenge_method": "S256"}))
-        got.append((parse_qs(urlparse(response.headers["location"]).query)["code"][0],
-                    verifier))
-    return got
-
-
-async def batch(portal: Portal, grant: str, alg: str, requests: int,
-                browser: httpx.AsyncClient, chains: dict[str, str]) -> None:
-    client_id, secret = portal.clients[alg]
-    prepared = await codes(browser, client_id, requests) if grant == "code" else []
-    async with httpx.AsyncClient(base_url=portal.base, timeout=30,
+async def batch(server: Server, grant: str, alg: str, requests: int,
+                chains: dict[str, str]) -> None:
+    """``requests`` sequential token requests of one kind, their CPU per request recorded."""
+    client_id, secret = server.clients[alg]
+    prepared = await server.codes(alg, requests) if grant == "code" else []
+    async with httpx.AsyncClient(base_url=server.base, timeout=30,
                                  auth=(client_id, secret)) as backend:
-        await backend.get("/healthz")  # the connection is open before the window
-        pids = await portal.backends()
-        app_before = cpu_seconds(portal.process.pid)
-        db_before = {pid: cpu_seconds(pid) for pid in pids}
+        await backend.get("/healthz" if server.kind == PORTAL else "/jwks")  # connection open
+        pids = await server.store_pids()
+        app_before = cpu_seconds(server.pid)
+        store_before = {pid: cpu_seconds(pid) for pid in pids}
         for index in range(requests):
             if grant == "refresh":
-                response = await backend.post("/oauth/token", data={
+                response = await backend.post(server.token_path, data={
                     "grant_type": "refresh_token", "refresh_token": chains[alg]})
-                chains[alg] = response.json()["refresh_token"]
             else:
                 code, verifier = prepared[index]
-                response = await backend.post("/oauth/token", data={
+                response = await backend.post(server.token_path, data={
                     "grant_type": "authorization_code", "code": code,
                     "redirect_uri": REDIRECT, "code_verifier": verifier})
             assert response.status_code == 200, response.text
-        app_used = cpu_seconds(portal.process.pid) - app_before
-        db_used = sum(cpu_seconds(pid) - db_before.get(pid, 0.0)
-                      for pid in set(pids) | set(await portal.backends()))
-    portal.results.setdefault((grant, alg), []).append(
-        (app_used / requests * 1000, db_used / requests * 1000))
+            chains[alg] = response.json()["refresh_token"] if grant == "refresh" else (
+                chains[alg])
+        app_used = cpu_seconds(server.pid) - app_before
+        after = set(await server.store_pids())
+        # A backend gone meanwhile is left out; one that came is counted whole.
+        store_used = sum(cpu_seconds(pid) - store_before.get(pid, 0.0) for pid in after)
+    server.results.setdefault((grant, alg), []).append(
+        (app_used / requests * 1000, store_used / requests * 1000))
 
 
-async def run(portals: list[Portal], rounds: int, requests: int) -> None:
-    browsers = {p.label: await browser_session(p.base) for p in portals}
+async def first_refresh_token(server: Server, alg: str) -> str:
+    code, verifier = (await server.codes(alg, 1))[0]
+    client_id, secret = server.clients[alg]
+    async with httpx.AsyncClient(base_url=server.base, timeout=30) as http:
+        response = await http.post(server.token_path, auth=(client_id, secret), data={
+            "grant_type": "authorization_code", "code": code, "redirect_uri": REDIRECT,
+            "code_verifier": verifier})
+    return response.json()["refresh_token"]
+
+
+async def run(servers: list[Server], rounds: int, requests: int) -> list[float]:
+    loads = []
     chains: dict[str, dict[str, str]] = {}
-    for portal in portals:  # one refresh chain per client, started outside the windows
-        chains[portal.label] = {}
-        for alg, (client_id, secret) in portal.clients.items():
-            code, verifier = (await codes(browsers[portal.label], client_id, 1))[0]
-            tokens = (await httpx.AsyncClient(base_url=portal.base).post(
-                "/oauth/token", auth=(client_id, secret), data={
-                    "grant_type": "authorization_code", "code": code,
-                    "redirect_uri": REDIRECT, "code_verifier": verifier})).json()
-            chains[portal.label][alg] = tokens["refresh_token"]
+    for server in servers:
+        await open_browser(server)
+        chains[server.label] = {alg: await first_refresh_token(server, alg)
+                                for alg in server.clients}
     for grant in ("refresh", "code"):  # a warm-up batch each, not counted
-        for portal in portals:
-            for alg in portal.clients:
-                await batch(portal, grant, alg, 20, browsers[portal.label],
-                            chains[portal.label])
-                portal.results.clear()
+        for server in servers:
+            for alg in server.clients:
+                await batch(server, grant, alg, 20, chains[server.label])
+            server.results.clear()
     for number in range(rounds):
+        loads.append(os.getloadavg()[0])
         for grant in ("refresh", "code"):
-            for portal in (portals if number % 2 == 0 else portals[::-1]):
-                for alg in portal.clients:
-                    await batch(portal, grant, alg, requests, browsers[portal.label],
-                                chains[portal.label])
-        print(f"round {number + 1} of {rounds} done", flush=True)
-    for browser in browsers.values():
-        await browser.aclose()
+            for server in (servers if number % 2 == 0 else servers[::-1]):
+                for alg in server.clients:
+                    await batch(server, grant, alg, requests, chains[server.label])
+        print(f"round {number + 1} of {rounds} done, load {os.getloadavg()[0]:.1f}",
+              flush=True)
+    loads.append(os.getloadavg()[0])
+    for server in servers:
+        await server.browser.aclose()
+    return loads
+
+
+def peer_versions() -> str:
+    lock = json.loads((PEER / "package-lock.json").read_text())["packages"]
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
+    redis = subprocess.run([shutil.which("redis-server") or "redis-server", "--version"],
+                           capture_output=True, text=True).stdout.split()
+    redis_version = next((part.split("=", 1)[1] for part in redis if part.startswith("v=")),
+                         "?")
+    return (f"oidc-provider {lock['node_modules/oidc-provider']['version']} on Node {node}, "
+            f"ioredis {lock['node_modules/ioredis']['version']}, Redis {redis_version}")
+
+
+def median_pair(samples: list[tuple[float, float]]) -> tuple[float, float, float]:
+    """Medians over the rounds of the server's, the store's and the total CPU per request."""
+    return (statistics.median(s[0] for s in samples), statistics.median(s[1] for s in samples),
+            statistics.median(s[0] + s[1] for s in samples))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--baseline", default=DEFAULT_BASELINE)
-    parser.add_argument("--requests", type=int, default=150)
+    parser.add_argument("--requests", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline", help="also run the portal at this git revision")
+    parser.add_argument("--redis", help="use this Redis (redis://host:port/db) instead of "
+                                        "starting one")
+    parser.add_argument("--no-write", action="store_true", help="print, leave BENCHMARKS.md")
     args = parser.parse_args()
-    baseline_src = export(args.baseline)
+    started = time.monotonic()
     with ExitStack() as stack:
-        before_url = stack.enter_context(test_database("portal_bench_before"))
-        after_url = stack.enter_context(test_database("portal_bench_after"))
-        before_clients = asyncio.run(seed(before_url, ["RS256"]))
-        after_clients = asyncio.run(seed(after_url, ["RS256", "ES256"]))
-        before = stack.enter_context(portal_server("before", before_url, baseline_src))
-        after = stack.enter_context(portal_server("after", after_url, ROOT / "src"))
-        before.clients, after.clients = before_clients, after_clients
-        load_before = os.getloadavg()[0]
-        asyncio.run(run([before, after], args.rounds, args.requests))
-        load_after = os.getloadavg()[0]
-
-    def cell(portal: Portal, grant: str, alg: str) -> tuple[str, float]:
-        samples = portal.results[(grant, alg)]
-        app = statistics.median(s[0] for s in samples)
-        database = statistics.median(s[1] for s in samples)
-        return (f"{app:.2f} + {database:.2f} = **{app + database:.2f} ms** "
-                f"(app {min(s[0] for s in samples):.2f} to {max(s[0] for s in samples):.2f})",
-                app + database)
+        url = stack.enter_context(test_database("portal_bench_token"))
+        portal_clients = asyncio.run(seed(url, ALGORITHMS))
+        portal = stack.enter_context(portal_server(PORTAL, url, ROOT / "src"))
+        portal.clients = portal_clients
+        servers = [portal, stack.enter_context(peer_server(args.redis))]
+        if args.baseline:
+            baseline_url = stack.enter_context(test_database("portal_bench_token_base"))
+            baseline_clients = asyncio.run(seed(baseline_url, ALGORITHMS))
+            baseline = stack.enter_context(portal_server(
+                f"portal {args.baseline}", baseline_url, export(args.baseline)))
+            baseline.clients = baseline_clients
+            servers.append(baseline)
+        loads = asyncio.run(run(servers, args.rounds, args.requests))
+    minutes = (time.monotonic() - started) / 60
 
     lines = []
+    peer = servers[1]
     for grant, name in (("refresh", "refresh grant"), ("code", "code exchange")):
-        text, reference = cell(before, grant, "RS256")
-        lines.append(f"| {name} | before ({args.baseline}), RS256 | {text} | 1.00x |")
-        for alg in ("RS256", "ES256"):
-            text, total = cell(after, grant, alg)
-            lines.append(f"| {name} | after, {alg} | {text} | **{total / reference:.2f}x** |")
+        for alg in ALGORITHMS:
+            _, _, reference = median_pair(peer.results[(grant, alg)])
+            for server in servers:
+                app, store, total = median_pair(server.results[(grant, alg)])
+                totals = [s[0] + s[1] for s in server.results[(grant, alg)]]
+                store_name = "Redis" if server.kind == NODE else "PostgreSQL"
+                lines.append(
+                    f"| {name} | {alg} | {server.label} | {app:.2f} + {store:.2f} "
+                    f"({store_name}) = **{total:.2f} ms** | {min(totals):.2f} to "
+                    f"{max(totals):.2f} | **{total / reference:.2f}x** |")
     rows = "\n".join(lines)
+    command = (f"python -m bench.token --requests {args.requests} --rounds {args.rounds}"
+               + (f" --baseline {args.baseline}" if args.baseline else ""))
     body = f"""
-`python -m bench.token --baseline {args.baseline} --requests {args.requests} --rounds \
-{args.rounds}` on {machine()}, {datetime.now(UTC):%Y-%m-%d}. Two servers side by side, one
-process each, each on its own fresh database: the code before the token-endpoint work (git
-{args.baseline}) and after it. In each of {args.rounds} rounds, in turn (the order flipped
-every round), each server took {args.requests} sequential refresh grants and then as many
-code exchanges (codes got beforehand, outside the measured window), per client. CPU from
-/proc: the server process (every thread) and the PostgreSQL backends of its pool; the load
-generator is not counted. Medians over the rounds, in ms of CPU per request, application +
-PostgreSQL; the range is the application's over the rounds. Load average (1 min)
-{load_before:.1f} before and {load_after:.1f} after (other work shares the machine).
+`{command}` on {machine()}, {datetime.now(UTC):%Y-%m-%d}, {minutes:.1f} min. The peer:
+{peer_versions()} (bench/peer/oidc-provider/server.js). One process each, side by side, from
+the same load generator; in each of {args.rounds} rounds, in turn (the order flipped every
+round), each server took {args.requests} sequential refresh grants and then as many code
+exchanges per client (codes got beforehand, outside the measured window). Same work per
+request on both: client_secret_basic, PKCE S256, refresh token rotated on every use, a JWT
+access token and an ID token with the person's claims, signed with the client's algorithm.
+CPU from /proc (utime + stime, every thread): the portal's server process + the PostgreSQL
+backends of its pool; oidc-provider's node process + its redis-server. Medians over the
+rounds, in ms of CPU per request; the range is the total's over the rounds; the ratio is the
+median total against the peer's for the same request and algorithm. Load average (1 min) at
+the start of each round and at the end: {", ".join(f"{load:.1f}" for load in loads)}.
 
-| request | server, client's signing algorithm | CPU per request: app + database | total vs before |
-|---|---|---|---|
+| request | alg | server | CPU per request: server + store | total, range | vs peer |
+|---|---|---|---|---|---|
 {rows}
 """
     print(body)
-    write_section("OIDC token endpoint (CPU per request)", body)
+    if not args.no_write:
+        write_section("OIDC token endpoint (CPU per request)", body)
 
 
 if __name__ == "__main__":
