@@ -11,66 +11,18 @@ from typing import Any
 #: ``accounts`` claim lists every account with the person's role, and the companies with
 #: levels for the chosen account only (a person in hundreds of accounts must not get a
 #: megabyte token); it comes only from the person's own memberships, and the delegations of
-#: the accounting offices they belong to (``_DELEGATED``).
+#: the accounting offices they belong to (role "delegate", the office they come through, the
+#: assigned companies at the lower of the client's ceiling and the assignment; the rule of
+#: ``delegation_access``). It is the function ``oauth_accounts_claim`` (migration
+#: 2026-12-04T12:00), which keeps its plan: planned inline, at every execution as every
+#: statement is here (db.SERVER_SETTINGS), it cost more than the rest of the token request's
+#: database work together (issue 20).
 CLAIM_COLUMNS = """
     i.email, i.email_verified_at IS NOT NULL AS email_verified,
     p.first_name, p.last_name, p.language,
-    CASE WHEN 'accounts' = ANY (string_to_array(g.scope, ' ')) THEN (
-        SELECT coalesce(jsonb_agg(
-            jsonb_build_object('id', a.public_id, 'name', a.name, 'role', m.role)
-            || CASE WHEN a.public_id = g.account_public_id THEN jsonb_build_object(
-                'companies', (
-                    SELECT coalesce(jsonb_agg(jsonb_build_object(
-                        'key', c.key, 'name', c.name,
-                        'level', CASE WHEN m.role IN ('owner', 'admin') THEN 'manage'
-                                      ELSE ca.level END) ORDER BY c.sort_name, c.id), '[]'::jsonb)
-                    FROM company c
-                    LEFT JOIN company_access ca ON ca.company = c.id AND ca.membership = m.id
-                    WHERE c.account = a.id
-                      AND (m.role IN ('owner', 'admin') OR ca.id IS NOT NULL)))
-               ELSE jsonb_build_object() END
-            ORDER BY portal_sort_key(a.name), a.public_id), '[]'::jsonb)
-        FROM membership m JOIN account a ON a.id = m.account
-        WHERE m.identity = i.id) || DELEGATED
-    END AS accounts_claim
+    CASE WHEN 'accounts' = ANY (string_to_array(g.scope, ' '))
+         THEN oauth_accounts_claim(i.id, g.account_public_id) END AS accounts_claim
 """
-
-#: The client accounts the person works in through an accounting office (issue 15): role
-#: "delegate" and the office they come through, and for the chosen account the assigned
-#: companies at the effective level (the lower of the client's ceiling and the assignment).
-#: The same rule as ``delegation_access``: approved, not past its end, the person still in the
-#: office, with an assignment, and not a member of the client themselves.
-_DELEGATED = """(
-        SELECT coalesce(jsonb_agg(
-            jsonb_build_object('id', c.public_id, 'name', c.name, 'role', 'delegate',
-                               'office', jsonb_build_object('id', o.public_id, 'name', o.name))
-            || CASE WHEN c.public_id = g.account_public_id THEN jsonb_build_object(
-                'companies', (
-                    SELECT coalesce(jsonb_agg(jsonb_build_object(
-                        'key', co.key, 'name', co.name,
-                        'level', CASE WHEN access_level_rank(da.level)
-                                           <= access_level_rank(dc.level)
-                                      THEN da.level ELSE dc.level END)
-                        ORDER BY co.sort_name, co.id),
-                        '[]'::jsonb)
-                    FROM delegation_assignment da
-                    JOIN delegation_company dc
-                      ON dc.delegation = da.delegation AND dc.company = da.company
-                    JOIN company co ON co.id = da.company
-                    WHERE da.delegation = d.id AND da.membership = om.id))
-               ELSE jsonb_build_object() END
-            ORDER BY portal_sort_key(c.name), c.public_id), '[]'::jsonb)
-        FROM delegation d
-        JOIN account c ON c.id = d.client
-        JOIN account o ON o.id = d.office
-        JOIN membership om ON om.account = d.office AND om.identity = i.id
-        WHERE d.state = 'approved' AND (d.ends_at IS NULL OR d.ends_at > now())
-          AND EXISTS (SELECT 1 FROM delegation_assignment x
-                      WHERE x.delegation = d.id AND x.membership = om.id)
-          AND NOT EXISTS (SELECT 1 FROM membership own
-                          WHERE own.account = d.client AND own.identity = i.id))"""
-
-CLAIM_COLUMNS = CLAIM_COLUMNS.replace("DELEGATED", _DELEGATED)
 
 
 def claims_of(row: dict[str, Any]) -> dict[str, Any]:
