@@ -62,7 +62,7 @@ def test_without_a_key_every_operation_answers_401(server: Server):
     def check(case):
         response = case.call()
         if "\\u0000" in json.dumps([case.body, case.query, case.path_parameters], default=str):
-            # A NUL is refused at the door (security/input.py) before anything else, the key
+            # A NUL is refused at the door (web/input.py) before anything else, the key
             # check included: 400, in the API's error shape.
             assert response.status_code == 400, (case.method, case.formatted_path)
             assert response.json()["error"]["status"] == 400

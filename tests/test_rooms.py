@@ -1,5 +1,6 @@
 """Rooms stay rooms (issue 17): the services import each other one way only, and the security
-primitives (passwords, TOTP, tokens) import nothing from the rooms above them."""
+primitives (passwords, TOTP, tokens, permissions) import nothing from the rooms above them; the
+request handling that needs the services lives in ``web/``."""
 
 from __future__ import annotations
 
@@ -62,17 +63,28 @@ def test_the_mfa_and_security_screens_point_one_way():
     assert not [c for c in cycles(edges) if "portal.views.mfa" in c], cycles(edges)
 
 
-PRIMITIVES = ("passwords", "totp", "tokens", "permissions")
+ABOVE_THE_PRIMITIVES = ("portal.services", "portal.views", "portal.api", "portal.tables",
+                        "portal.db", "portal.web")
 
 
-def test_the_security_primitives_import_nothing_from_the_rooms_above():
-    above = ("portal.services", "portal.views", "portal.api", "portal.tables", "portal.db",
-             "portal.security.guards", "portal.security.middleware", "portal.security.csrf",
-             "portal.security.headers")
-    for name in PRIMITIVES:
-        reached = {m for m in imports_of(SRC / "security" / f"{name}.py")
-                   if m.startswith(above)}
-        assert not reached, (name, reached)
+def test_the_security_room_holds_only_primitives_that_import_nothing_from_the_rooms_above():
+    files = sorted((SRC / "security").glob("*.py"))
+    assert {p.stem for p in files} == {"__init__", "passwords", "totp", "tokens", "permissions"}
+    for path in files:
+        reached = {m for m in imports_of(path) if m.startswith(ABOVE_THE_PRIMITIVES)}
+        assert not reached, (path.name, reached)
+
+
+def test_the_request_handling_room_sits_above_the_services_and_below_the_views():
+    reached = set().union(*(imports_of(p) for p in (SRC / "web").glob("*.py")))
+    # It may use the services (the session middleware resolves a Scope) and the primitives...
+    assert {"portal.services", "portal.security.permissions"} <= reached
+    # ...but never the screens or the API that stand on it.
+    assert not {m for m in reached if m.startswith(("portal.views", "portal.api"))}, reached
+    # And nothing of the request handling is left behind in security/.
+    users = {m for p in SRC.rglob("*.py") for m in imports_of(p)}
+    assert not {m for m in users if m.startswith("portal.security.")
+                and m.split(".")[2] not in {"passwords", "totp", "tokens", "permissions"}}
 
 
 #: The people rooms (issue 17): the list and one person, membership changes, company access

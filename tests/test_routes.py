@@ -6,8 +6,8 @@ import pytest
 from litestar.routes import HTTPRoute
 
 from portal.api.auth import requires_api_key
-from portal.security.guards import PROTECTING_GUARDS
 from portal.security.permissions import Permission
+from portal.web.guards import PROTECTING_GUARDS
 
 #: Routes anyone may open. Adding one here is a decision a reviewer sees.
 PUBLIC = {
@@ -78,7 +78,7 @@ def test_every_route_is_public_by_decision_or_guarded(app):
 
 
 def test_permission_guard_routes_name_a_permission(app):
-    from portal.security.guards import requires_permission
+    from portal.web.guards import requires_permission
 
     for path, handler in http_handlers(app):
         if requires_permission in guard_functions(handler):

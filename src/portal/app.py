@@ -17,10 +17,6 @@ from litestar.template.config import TemplateConfig
 from portal import db, logs
 from portal.api import app as api_app
 from portal.i18n import when
-from portal.security.csrf import CsrfMiddleware
-from portal.security.headers import security_headers
-from portal.security.input import InputMiddleware
-from portal.security.middleware import SessionMiddleware
 from portal.services import background as work
 from portal.services import oidc_logout, sessions
 from portal.settings import Settings
@@ -48,6 +44,10 @@ from portal.views.users import (
     PendingInvitationsController,
     UsersController,
 )
+from portal.web.csrf import CsrfMiddleware
+from portal.web.headers import security_headers
+from portal.web.input import InputMiddleware
+from portal.web.middleware import SessionMiddleware
 
 HERE = Path(__file__).parent
 

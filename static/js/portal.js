@@ -211,7 +211,7 @@
   }
 
   // A response that started a new session id (an MFA change) carries the CSRF token bound to
-  // it: every later request from this page must send that one (security/csrf.py).
+  // it: every later request from this page must send that one (web/csrf.py).
   document.addEventListener("htmx:afterRequest", function (event) {
     var xhr = event.detail.xhr;
     var token = xhr && xhr.getResponseHeader("X-CSRF-Token");

@@ -110,7 +110,7 @@ async def test_odd_input_never_breaks_the_form(client):
     await client.sign_in("dziwne@example.com", factories.PASSWORD)
     odd = {"name": "x" * 50_000, "nip": "\x01" * 30, "street": "ulica\x01", "postal_code": "😀",
            "city": "<script>alert(1)</script>", "country": "ZZ", "is_accounting_office": "x"}
-    # A NUL anywhere is refused before the form is read (security/input.py).
+    # A NUL anywhere is refused before the form is read (web/input.py).
     nul = await client.post_form("/accounts/new", {**odd, "street": "ulica\x00"})
     assert nul.status_code == 400
     response = await client.post_form("/accounts/new", odd)

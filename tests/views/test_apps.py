@@ -86,7 +86,7 @@ async def test_the_catalogue_page_and_its_fragment_filter_by_category(client):
 async def test_odd_filters_never_break_the_catalogue(client, query):
     await owner_signed_in(client)
     for headers in ({}, HTMX):
-        expected = 400 if "%00" in query else 200  # a NUL is refused (security/input.py)
+        expected = 400 if "%00" in query else 200  # a NUL is refused (web/input.py)
         assert (await client.get(f"/apps?{query}", headers=headers)).status_code == expected
 
 

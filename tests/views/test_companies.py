@@ -96,7 +96,7 @@ async def test_odd_query_strings_never_break_the_list(client, query):
     await add_companies(account, 30)
     for headers in ({}, HTMX):
         response = await client.get(f"/companies?{query}", headers=headers)
-        expected = 400 if "%00" in query else 200  # a NUL is refused (security/input.py)
+        expected = 400 if "%00" in query else 200  # a NUL is refused (web/input.py)
         assert response.status_code == expected, (query, response.status_code)
 
 

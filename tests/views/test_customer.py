@@ -104,7 +104,7 @@ async def test_products_show_state_and_dates_and_filter(client):
     assert 'href="https://sklep.example.com/produkty/e-place"' in expired.text
     assert "Brak produktów w tym stanie." in (await client.get("/products?state=trial")).text
     for odd in ("state=%00", "state=" + "x" * 3000, "state=trial&state=active"):
-        expected = 400 if "%00" in odd else 200  # a NUL is refused (security/input.py)
+        expected = 400 if "%00" in odd else 200  # a NUL is refused (web/input.py)
         assert (await client.get(f"/products?{odd}")).status_code == expected
 
 
@@ -240,7 +240,7 @@ async def test_odd_input_never_breaks_the_billing_form(client, value):
     for headers in ({}, HTMX):
         data = {field: value for field in BILLING}
         response = await client.post_form("/billing", data, headers=headers)
-        nul = "\x00" in value  # refused before the form is read (security/input.py)
+        nul = "\x00" in value  # refused before the form is read (web/input.py)
         assert response.status_code == (400 if nul else 422), (value[:20], response.status_code)
         mixed = {**BILLING, "email": value, "country": value}
         assert (await client.post_form("/billing", mixed, headers=headers)).status_code in (

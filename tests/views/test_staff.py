@@ -74,7 +74,7 @@ async def test_staff_find_an_id_and_see_its_accounts_without_secrets(client):
         assert secret not in card.text
     assert "Wyślij ponownie link weryfikacyjny" not in card.text  # it has a password
     for odd in ("q=%25", "q=" + "x" * 5000, "q=%00", "q=a&q=b"):
-        expected = 400 if "%00" in odd else 200  # a NUL is refused (security/input.py)
+        expected = 400 if "%00" in odd else 200  # a NUL is refused (web/input.py)
         assert (await client.get(f"/staff?{odd}", headers=HTMX)).status_code == expected
     for bad in ("nie-uuid", uuid.uuid4(), "%00"):
         expected = 400 if bad == "%00" else 404

@@ -124,7 +124,7 @@ async def test_odd_query_strings_never_break_the_list(client, query):
     await add_people(account, 30)
     for headers in ({}, HTMX):
         response = await client.get(f"/users?{query}", headers=headers)
-        expected = 400 if "%00" in query else 200  # a NUL is refused (security/input.py)
+        expected = 400 if "%00" in query else 200  # a NUL is refused (web/input.py)
         assert response.status_code == expected, (query, response.status_code)
 
 
@@ -218,7 +218,7 @@ async def test_odd_input_when_adding_is_422_or_404_never_500(client, data):
     for htmx in (False, True):
         response = await client.post_form("/users/new", data, htmx=htmx)
         nul = any("\x00" in key + value for key, value in data.items())
-        allowed = (400,) if nul else (404, 422)  # a NUL is refused (security/input.py)
+        allowed = (400,) if nul else (404, 422)  # a NUL is refused (web/input.py)
         assert response.status_code in allowed, (data, response.status_code)
     bad_level = await client.post_form("/users/new", {
         "email": "ok@example.com", "role": "member",
@@ -358,7 +358,7 @@ async def test_an_invitation_is_accepted_or_declined_from_the_switcher(client, a
 
 @pytest.mark.parametrize("token", ["nie-ma", "x" * 3000, "%00", "..%2F..%2Fetc"])
 async def test_unknown_invitation_links_are_gone_not_errors(client, token):
-    gone = (400,) if "%00" in token else (404, 410)  # a NUL is refused (security/input.py)
+    gone = (400,) if "%00" in token else (404, 410)  # a NUL is refused (web/input.py)
     assert (await client.get(f"/invitations/{token}")).status_code in gone
     assert (await client.post_form(f"/invitations/{token}", {
         "password": factories.PASSWORD, "password_confirm": factories.PASSWORD})
@@ -659,7 +659,7 @@ async def test_the_audit_log_shows_filters_and_exports_csv(client):
     assert ",'=cmd@example.com," in lines[1]  # never a formula in a spreadsheet
     for query in ("from=wczoraj", "to=2026-02-31", "what=%00", "who=" + "x" * 5000, "page=-5",
                   "from=2026-01-01&to=2020-01-01"):
-        expected = 400 if "%00" in query else 200  # a NUL is refused (security/input.py)
+        expected = 400 if "%00" in query else 200  # a NUL is refused (web/input.py)
         for headers in ({}, HTMX):
             response = await client.get(f"/users/audit?{query}", headers=headers)
             assert response.status_code == expected

@@ -1,10 +1,6 @@
-"""Security, in two halves.
+"""Security primitives, which know nothing of requests, tables or services (tests/test_rooms.py
+keeps them so): ``passwords`` (argon2 in a thread, the new-password rules), ``totp`` (pyotp, the
+sealed secret), ``tokens`` (random, hashed), ``permissions`` (the StrEnum and the role map).
 
-Primitives, which know nothing of requests, tables or services (tests/test_rooms.py keeps them
-so): ``passwords`` (argon2 in a thread, the new-password rules), ``totp`` (pyotp, the sealed
-secret), ``tokens`` (random, hashed), ``permissions`` (the StrEnum and the role map).
-
-Request handling, which may use the services: ``guards`` (login, MFA, permission via opt),
-``middleware`` (the session), ``csrf``, ``headers`` (CSP and friends), ``input`` (characters
-refused before any handler).
+Request handling, which may use the services, is the ``web`` room next door.
 """

@@ -13,12 +13,12 @@ from litestar.params import FromQuery
 from litestar.response import Template
 from litestar.routes import HTTPRoute
 
-from portal.security.guards import requires_identity, requires_permission
 from portal.security.permissions import Permission, permissions_for
 from portal.services import accounts, companies, company_data, invitations
 from portal.services.errors import DomainError, NotFound
 from portal.views.forms import INVALID, client_of, field_errors, form_values
 from portal.views.rendering import is_htmx, redirect, render, safe_next, scope_of
+from portal.web.guards import requires_identity, requires_permission
 
 
 def refuse(error: DomainError) -> None:

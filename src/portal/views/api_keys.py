@@ -8,12 +8,12 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath
 from litestar.response import Template
 
-from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
 from portal.services import api_keys
 from portal.services.errors import DomainError
 from portal.views.forms import INVALID, client_of, field_errors, mfa_context, reauthenticated
 from portal.views.rendering import redirect, render, scope_of, settings_of
+from portal.web.guards import requires_permission
 
 
 class ApiKeysController(Controller):

@@ -10,8 +10,6 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Redirect, Template
 
-from portal.security.guards import requires_permission
-from portal.security.headers import csp_with_form_targets
 from portal.security.permissions import Permission
 from portal.services import accounts, catalogue, company_access
 from portal.services.errors import DomainError, NotFound
@@ -25,6 +23,8 @@ from portal.views.rendering import (
     scope_of,
     settings_of,
 )
+from portal.web.guards import requires_permission
+from portal.web.headers import csp_with_form_targets
 
 USE = {"permission": Permission.APPS_USE}
 

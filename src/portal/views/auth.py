@@ -8,9 +8,6 @@ from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
 from portal.i18n import translator
-from portal.security.guards import requires_identity
-from portal.security.headers import csp_with_form_targets
-from portal.security.middleware import set_session
 from portal.security.passwords import HashBusy
 from portal.services import identity, mfa, oidc_authorization, passkeys, sessions
 from portal.services.errors import DomainError
@@ -26,6 +23,9 @@ from portal.views.rendering import (
     scope_of,
     settings_of,
 )
+from portal.web.guards import requires_identity
+from portal.web.headers import csp_with_form_targets
+from portal.web.middleware import set_session
 
 PUBLIC = {"public": True}
 MFA_COOKIE = "portal_mfa"

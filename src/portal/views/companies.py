@@ -10,13 +10,13 @@ from litestar.exceptions import PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
 from portal.services import companies
 from portal.services.errors import DomainError, NotFound
 from portal.views.account import form_context, refuse
 from portal.views.forms import INVALID, client_of, field_errors, form_values
 from portal.views.rendering import is_htmx, redirect, render, scope_of
+from portal.web.guards import requires_permission
 
 VIEW = {"permission": Permission.COMPANY_VIEW}
 EDIT = {"permission": Permission.COMPANY_EDIT}

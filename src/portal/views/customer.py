@@ -10,12 +10,12 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery, QueryParameter
 from litestar.response import Template
 
-from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
 from portal.services import catalogue, company_data, customer
 from portal.services.errors import DomainError, NotFound
 from portal.views.forms import INVALID, client_of, field_errors, form_values
 from portal.views.rendering import is_htmx, language_of, redirect, render, scope_of
+from portal.web.guards import requires_permission
 
 
 def refuse(error: DomainError) -> None:

@@ -16,12 +16,12 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from portal import db
 from portal.api import errors as api_errors
-from portal.security.guards import MfaEnrolmentRequired, NoAccount
-from portal.security.input import RefusedInput
 from portal.services.errors import DomainError, Forbidden, NotFound
 from portal.services.oidc import OAuthError
 from portal.views.oauth import oauth_error
 from portal.views.rendering import VARY, redirect, render
+from portal.web.guards import MfaEnrolmentRequired, NoAccount
+from portal.web.input import RefusedInput
 
 log = logging.getLogger(__name__)
 
@@ -124,7 +124,7 @@ def domain_refusal(request: Request, exc: DomainError) -> Response:
 
 def refused_input(request: Request, exc: Exception) -> Response:
     """Characters PostgreSQL cannot store (a NUL, a lone surrogate) or JSON nested too deeply:
-    a 400 for whoever sent it. RefusedInput comes from security/input.py before any handler
+    a 400 for whoever sent it. RefusedInput comes from web/input.py before any handler
     ran; the database's own refusal is the last resort for anything that got past it, so it is
     logged (escaped, see logs.py) to find the way it came in."""
     if isinstance(exc, RefusedInput):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from litestar import Controller, Request, get
 from litestar.response import Template
 
-from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
 from portal.views.apps import home_context, open_form_headers
 from portal.views.rendering import render
+from portal.web.guards import requires_permission
 
 
 class HomeController(Controller):

@@ -10,9 +10,6 @@ from litestar.response import Template
 
 from portal.i18n import translator
 from portal.security import totp
-from portal.security.guards import requires_identity
-from portal.security.headers import csp_with_form_targets
-from portal.security.middleware import set_session
 from portal.services import mfa, oidc_authorization, passkeys, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
@@ -28,6 +25,9 @@ from portal.views.forms import (
 from portal.views.passkeys import second_factor_options
 from portal.views.rendering import language_of, redirect, render, scope_of, settings_of
 from portal.views.security import security_context
+from portal.web.guards import requires_identity
+from portal.web.headers import csp_with_form_targets
+from portal.web.middleware import set_session
 
 
 def _method(attempt: mfa.Attempt, wanted: str | None) -> str:

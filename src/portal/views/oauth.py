@@ -10,9 +10,6 @@ from litestar import Controller, HttpMethod, MediaType, Request, Response, get, 
 from litestar.response import Redirect, Template
 
 from portal.i18n import translator
-from portal.security.guards import requires_identity
-from portal.security.headers import csp_with_form_targets
-from portal.security.middleware import set_session
 from portal.services import (
     mfa,
     oidc,
@@ -26,6 +23,9 @@ from portal.services import (
 from portal.views.auth import mfa_cookie
 from portal.views.forms import client_of, form_values
 from portal.views.rendering import redirect, render, scope_of, settings_of
+from portal.web.guards import requires_identity
+from portal.web.headers import csp_with_form_targets
+from portal.web.middleware import set_session
 
 PUBLIC = {"public": True}
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}

@@ -12,7 +12,6 @@ from litestar.datastructures import Cookie
 from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 
-from portal.security.guards import requires_identity
 from portal.security.tokens import new_token
 from portal.services import mfa, passkeys
 from portal.services.errors import DomainError, NotFound
@@ -21,6 +20,7 @@ from portal.views.auth import _sign_in_page, sign_in
 from portal.views.forms import INVALID, client_of, field_errors, form_values, reauthenticated
 from portal.views.rendering import redirect, render, safe_next, scope_of, settings_of
 from portal.views.security import security_context
+from portal.web.guards import requires_identity
 
 PUBLIC = {"public": True}
 #: The passwordless sign-in attempt a login challenge is bound to (5 minutes, like it).

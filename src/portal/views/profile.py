@@ -7,11 +7,11 @@ from litestar.datastructures import Cookie
 from litestar.response import Template
 
 from portal.i18n import LANGUAGE_COOKIE, LANGUAGES
-from portal.security.guards import requires_identity
 from portal.services import profile
 from portal.services.errors import DomainError
 from portal.views.forms import INVALID, client_of, field_errors, form_values
 from portal.views.rendering import redirect, render, safe_next, scope_of, settings_of
+from portal.web.guards import requires_identity
 
 
 class ProfileController(Controller):

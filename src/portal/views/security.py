@@ -9,11 +9,11 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath
 from litestar.response import Template
 
-from portal.security.guards import requires_identity
 from portal.services import audit, identity, oidc_tokens, passkeys, sessions
 from portal.services.errors import DomainError
 from portal.views.forms import INVALID, client_of, field_errors, form_values, mfa_context
 from portal.views.rendering import is_htmx, redirect, render, scope_of, settings_of
+from portal.web.guards import requires_identity
 
 EVENT_LABELS = {
     "identity:login:success": "Zalogowano",

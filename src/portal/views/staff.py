@@ -9,12 +9,12 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
 from portal.services import staff, support
 from portal.services.errors import DomainError, NotFound
 from portal.views.forms import INVALID, client_of, field_errors, form_values
 from portal.views.rendering import is_htmx, redirect, render, scope_of, settings_of
+from portal.web.guards import requires_permission
 
 
 def refuse(error: DomainError) -> None:

@@ -5,13 +5,13 @@ from __future__ import annotations
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Template
 
-from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
 from portal.services import oidc, oidc_clients
 from portal.services.errors import DomainError
 from portal.tables import OAuthClient
 from portal.views.forms import INVALID, client_of, field_errors
 from portal.views.rendering import render, scope_of
+from portal.web.guards import requires_permission
 
 FIELDS = ("name", "redirect_uris", "post_logout_redirect_uris", "backchannel_logout_uri",
           "auth_method", "jwks", "jwks_uri", "service_scopes", "id_token_signed_response_alg")

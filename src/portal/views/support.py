@@ -10,13 +10,13 @@ from litestar.exceptions import NotFoundException
 from litestar.params import FromPath, FromQuery
 from litestar.response import Template
 
-from portal.security.guards import requires_permission
 from portal.security.permissions import Permission
 from portal.services import catalogue, support
 from portal.services.errors import DomainError, NotFound
 from portal.views.apps import open_form_headers
 from portal.views.forms import INVALID, client_of, field_errors, form_values
 from portal.views.rendering import is_htmx, language_of, redirect, render, scope_of, settings_of
+from portal.web.guards import requires_permission
 
 #: The four help sections of DESIGN.md, in order: (anchor, catalogue slug); their headings
 #: are in the template.

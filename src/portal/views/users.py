@@ -15,7 +15,6 @@ from litestar.exceptions import NotFoundException, PermissionDeniedException
 from litestar.params import FromPath
 from litestar.response import Stream, Template
 
-from portal.security.guards import requires_identity, requires_permission
 from portal.security.permissions import Permission
 from portal.services import (
     audit_log,
@@ -46,6 +45,7 @@ from portal.views.rendering import (
     scope_of,
     settings_of,
 )
+from portal.web.guards import requires_identity, requires_permission
 
 VIEW = {"permission": Permission.PEOPLE_VIEW}
 MANAGE = {"permission": Permission.PEOPLE_MANAGE}

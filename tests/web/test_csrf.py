@@ -11,9 +11,9 @@ from dataclasses import replace
 import pytest
 
 from portal.app import create_app
-from portal.security import csrf
 from portal.tables import Invitation, Membership
 from portal.testing import factories
+from portal.web import csrf
 from tests.conftest import Client, http_client
 
 

@@ -65,7 +65,7 @@ def session_cookie(settings: Settings, value: str | None) -> Cookie:
 def set_session(request, response, raw: str | None) -> None:
     """Start (``raw``) or end (``None``) the browser's session in ``response``; the CSRF token
     follows the session, so forms rendered in this response already carry the new one."""
-    from portal.security import csrf
+    from portal.web import csrf
 
     settings = request.app.state.settings
     response.set_cookie(session_cookie(settings, raw))

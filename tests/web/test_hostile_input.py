@@ -251,7 +251,7 @@ def test_the_json_check_agrees_with_a_real_parser():
     import json
     import random
 
-    from portal.security.input import MAX_JSON_DEPTH, _in_body
+    from portal.web.input import MAX_JSON_DEPTH, _in_body
 
     rng = random.Random(19)
     pieces = ["[", "]", "{", "}", '"', "\\", "x", "\x00", "é", "\\u0000"]

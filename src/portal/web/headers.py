@@ -34,7 +34,7 @@ def csp_with_form_targets(*urls: str) -> str:
 
 
 def security_headers(settings: Settings):
-    from portal.security.middleware import session_cookie
+    from portal.web.middleware import session_cookie
 
     fixed = {
         "content-security-policy": CSP,
