@@ -48,11 +48,13 @@ def machine() -> str:
 
 
 @contextmanager
-def server(database_url: str, workers: int = 1):
-    """The real ``portal serve`` on a free port; yields its base URL."""
+def server(database_url: str, workers: int = 1, extra_env: dict[str, str] | None = None):
+    """The real ``portal serve`` on a free port; yields its base URL. ``extra_env`` adds to
+    the environment (``PYTHONPATH`` of another checkout serves that code)."""
     port = free_port()
     env = {
         **os.environ,
+        **(extra_env or {}),
         "PORTAL_DATABASE_URL": database_url,
         "PORTAL_DATA_DIR": tempfile.mkdtemp(prefix="portal-bench-"),
         "PORTAL_SECRET_KEY": "bench-secret-key-not-for-production",

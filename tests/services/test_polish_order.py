@@ -59,8 +59,8 @@ async def test_companies_list_the_ticket_form_and_api_key_form_in_polish_order()
     assert [row["name"] for row in listing.rows] == EXPECTED
     backwards = await companies.list_page(scope, None, "-name")
     assert [row["name"] for row in backwards.rows] == EXPECTED[::-1]
-    assert [row["name"] for row in await support.companies_for_form(scope)] == EXPECTED
-    assert [row["name"] for row in await api_keys.company_choices(scope)] == EXPECTED
+    assert [row["name"] for row in (await support.companies_for_form(scope)).rows] == EXPECTED
+    assert [row["name"] for row in (await api_keys.company_choices(scope)).rows] == EXPECTED
 
 
 async def test_the_access_matrix_lists_companies_in_polish_order():

@@ -22,7 +22,7 @@ from portal.security.tokens import new_hex_id, new_token, token_hash
 from portal.services import audit, companies, mfa, tenancy, throttle
 from portal.services.errors import Forbidden, InvalidInput
 from portal.services.scope import AccountRef, Client, Scope
-from portal.tables import ApiKey, Company
+from portal.tables import ApiKey
 
 PREFIX = "pak_"
 SCOPES = ("read", "write")
@@ -103,15 +103,20 @@ def validate(values: dict[str, Any], company_choices: set[UUID]) -> dict[str, An
     return {"name": name, "scopes": scopes, "company_ids": companies, "expires_at": expires_at}
 
 
-async def company_choices(scope: Scope) -> list[dict[str, Any]]:
-    return await companies.by_name(tenancy.select(Company, scope, Company.id, Company.name))
+async def company_choices(scope: Scope, query: str | None = None,
+                          chosen: list[str] | None = None) -> companies.Picker:
+    """The companies the form offers (a page of them, searchable, the chosen ones kept)."""
+    return await companies.picker(scope, query, chosen or [])
 
 
 async def create(scope: Scope, values: dict[str, Any], client: Client) -> tuple[dict, str]:
     """Make a key; returns its row and the secret (shown once, never stored)."""
     _require(scope)
     mfa.require_fresh(scope)
-    choices = {row["id"] for row in await company_choices(scope)}
+    # Any company of the account may be chosen, whether or not the form's page listed it.
+    choices = await companies.existing(scope, [
+        parsed for raw in values.get("company_ids") or []
+        if (parsed := tenancy.parse_id(raw)) is not None][:10_000])
     clean = validate(values, choices)
     account_id = tenancy.account_id(scope)
     key_id = new_hex_id(12)

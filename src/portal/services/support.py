@@ -103,9 +103,11 @@ def clean_message(raw: str | None) -> str:
     return text
 
 
-async def companies_for_form(scope: Scope) -> list[dict[str, Any]]:
-    """The companies a ticket may name: those of the account this person can see."""
-    return await companies.by_name(tenancy.select(Company, scope, Company.id, Company.name))
+async def companies_for_form(scope: Scope, query: str | None = None,
+                             chosen: str | None = None) -> companies.Picker:
+    """The companies a ticket may name: those of the account this person can see (a page of
+    them, searchable, the chosen one kept)."""
+    return await companies.picker(scope, query, [chosen] if chosen else [])
 
 
 async def validate(scope: Scope, values: dict[str, str]) -> dict[str, Any]:

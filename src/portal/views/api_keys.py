@@ -27,7 +27,8 @@ class ApiKeysController(Controller):
         return render(request, "api_keys.html", {
             "title": "Klucze API",
             "keys": await api_keys.listing(scope),
-            "companies": await api_keys.company_choices(scope),
+            "picker": await api_keys.company_choices(
+                scope, (values or {}).get("company_q"), (values or {}).get("company_ids")),
             "values": values or {"scopes": ["read"], "company_ids": []},
             "errors": errors or {}, "created": created,
             "api_base": settings_of(request).base_url + "/api/v1",
@@ -48,7 +49,10 @@ class ApiKeysController(Controller):
             "company_ids": [v for v in form.getall("company_ids", []) if isinstance(v, str)],
             "expires_on": form.get("expires_on") if isinstance(form.get("expires_on"),
                                                                str) else "",
+            "company_q": form.get("company_q") if isinstance(form.get("company_q"), str) else "",
         }
+        if form.get("company_search"):  # "Szukaj firmy": the form again, its list narrowed
+            return await self._page(request, values=values)
         reauth = {k: form.get(k) if isinstance(form.get(k), str) else ""
                   for k in ("password", "code")}
         try:

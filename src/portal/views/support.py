@@ -54,7 +54,9 @@ async def support_page(request: Request, *, status_filter: object = None,
         "status": chosen,
         "statuses": support.STATUSES,
         "categories": support.CATEGORIES,
-        "companies": await support.companies_for_form(scope) if in_account else [],
+        "picker": await support.companies_for_form(
+            scope, (values or {}).get("company_q"), (values or {}).get("company"))
+        if in_account else None,
         "sees_every_ticket": support.sees_every_ticket(scope),
         "values": values or {"category": "technical"},
         "errors": errors or {},
@@ -94,7 +96,10 @@ class SupportController(Controller):
 
     @post("/tickets")
     async def create(self, request: Request) -> Response:
-        values = await form_values(request, *support.FIELDS)
+        values = await form_values(request, *support.FIELDS, "company_q", "company_search")
+        if values["company_search"]:  # "Szukaj firmy": the form again, its list narrowed
+            return await support_page(request, values=values,
+                                      partial="partials/ticket_form.html")
         try:
             ticket_id = await support.create(settings_of(request), scope_of(request), values,
                                              client_of(request))
