@@ -383,7 +383,8 @@ async def test_staff_register_clients_in_the_back_office_and_others_cannot(clien
 
 async def test_a_code_exchange_with_a_wrong_secret_leaves_the_code_alone(client, app_client):
     """Issue 20: the client's check is part of the exchange statement; a refused client
-    spends nothing, and the exchange by the right one is one statement plus its audit row."""
+    spends nothing, and the exchange by the right one is one statement, its audit row
+    included."""
     from tests.conftest import counting_queries
 
     await signed_in(client)
@@ -399,4 +400,8 @@ async def test_a_code_exchange_with_a_wrong_secret_leaves_the_code_alone(client,
     with counting_queries() as queries:
         right = await client.raw.post("/oauth/token", data=form, auth=app_client.basic())
     assert right.status_code == 200 and right.json()["id_token"]
-    assert queries["count"] == 2  # the exchange and the audit event
+    assert queries["count"] == 1  # the exchange, the audit event with it
+    event = await AuditEvent.select().where(AuditEvent.tag == "oauth:token:issue").order_by(
+        AuditEvent.created_at, ascending=False).output(load_json=True).first()
+    assert event["data"] == {"client_id": app_client.client_id}
+    assert event["identity_id"] is not None and event["ip"]

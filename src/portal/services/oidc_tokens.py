@@ -79,6 +79,11 @@ WITH caller AS (CALLER), used AS (
 ), rotation AS (
     INSERT INTO oauth_refresh_token (id, created_at, token_hash, family, expires_at)
     SELECT gen_random_uuid(), now(), {{}}, id, {{}} FROM g
+), audited AS (
+    INSERT INTO audit_event (id, created_at, tag, identity_id, ip, user_agent, data)
+    SELECT gen_random_uuid(), now(), 'oauth:token:issue', g.identity, {{}}, {{}},
+           jsonb_build_object('client_id', caller.client_id)
+    FROM g JOIN caller ON true
 )
 SELECT {CALLER_COLUMNS}, used.id IS NOT NULL AS found,
        used.client AS code_client, used.expires_at > now() AS fresh, used.redirect_uri,
@@ -151,7 +156,7 @@ async def exchange_code(settings: Settings, client_row: dict[str, Any], code: st
     token, read the claims. Whatever is wrong, the code is spent (single use)."""
     refresh_raw = new_token(32)
     rows = await OAuthCode.raw(EXCHANGE, client_row["id"], *_exchange_values(
-        code, redirect_uri, verifier, refresh_raw))
+        code, redirect_uri, verifier, refresh_raw, client))
     return await _exchanged(settings, client_row, rows[0], code, redirect_uri, refresh_raw,
                             client)
 
@@ -164,7 +169,8 @@ async def exchange_for_secret(settings: Settings, client_id: str, secret: str, c
     did not authenticate (the code is then left alone), for the caller's usual path."""
     refresh_raw = new_token(32)
     rows = await OAuthCode.raw(EXCHANGE_FOR_SECRET, client_id, token_hash(secret),
-                               *_exchange_values(code, redirect_uri, verifier, refresh_raw))
+                               *_exchange_values(code, redirect_uri, verifier, refresh_raw,
+                                                 client))
     if not rows:
         return None
     client_row = _caller(rows[0])
@@ -178,12 +184,15 @@ def _caller(row: dict[str, Any]) -> dict[str, Any]:
             "id_token_signed_response_alg": row["caller_alg"]}
 
 
-def _exchange_values(code: str, redirect_uri: str, verifier: str, refresh_raw: str) -> tuple:
+def _exchange_values(code: str, redirect_uri: str, verifier: str, refresh_raw: str,
+                     client: Client) -> tuple:
     # The challenge is public (it travelled in the authorization request), so comparing it
     # in SQL leaks nothing; a malformed verifier compares as '' and never matches.
     challenge = s256(verifier) if verifier and 43 <= len(verifier) <= 128 else ""
+    # The audit event of an issue (``oauth:token:issue``, as audit.record writes it) is part
+    # of the statement: the same transaction as the grant, and no second round trip/commit.
     return (token_hash(code or ""), redirect_uri or "", challenge, token_hash(refresh_raw),
-            datetime.now(UTC) + REFRESH_LIFETIME)
+            datetime.now(UTC) + REFRESH_LIFETIME, client.ip[:64], client.user_agent[:512])
 
 
 async def _exchanged(settings: Settings, client_row: dict[str, Any], row: dict[str, Any],
@@ -200,8 +209,6 @@ async def _exchanged(settings: Settings, client_row: dict[str, Any], row: dict[s
         await audit.record("oauth:token:failure", client=client,
                            identity_id=row["code_identity"], reason="pkce")
         raise OAuthError("invalid_grant", "PKCE verification failed")
-    await audit.record("oauth:token:issue", client=client, identity_id=row["identity"],
-                       client_id=client_row["client_id"])
     return await _issue_tokens(settings, client_row, row, refresh_raw, nonce=row["nonce"])
 
 
