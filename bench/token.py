@@ -21,11 +21,11 @@ claims, signed RS256 or ES256 as the client registered (one client of each per s
 every round each server in turn (the order flipped every round) takes ``--requests``
 sequential refresh grants per client, then as many code exchanges (the codes got beforehand,
 outside the measured window), from the same load generator (this process, httpx, one kept-open
-connection). For each batch the CPU (utime + stime of every thread, /proc/PID/stat) of the
-server and of its store is divided by the number of requests. The load generator's own CPU is
-not counted; neither are PostgreSQL's shared background processes (WAL writer, checkpointer),
-which serve every database of the cluster. Writes the "OIDC token endpoint (CPU per request)"
-section of BENCHMARKS.md.
+connection). For each batch the CPU of the server and of its store (every thread's time on
+the CPU, /proc/PID/task/*/schedstat) is divided by the number of requests. The load
+generator's own CPU is not counted; neither are PostgreSQL's shared background processes
+(WAL writer, checkpointer), which serve every database of the cluster. Writes the "OIDC token
+endpoint (CPU per request)" section of BENCHMARKS.md.
 """
 
 from __future__ import annotations
@@ -71,7 +71,19 @@ PORTAL, NODE = "portal", "oidc-provider"
 
 
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (all its threads), in seconds; 0 if it is gone."""
+    """CPU time of a process so far, every thread, in seconds; 0 if it is gone.
+
+    From each thread's /proc/PID/task/TID/schedstat (time on the CPU, in nanoseconds): the
+    utime + stime of /proc/PID/stat count in clock ticks (10 ms), which over a batch of 100
+    requests and a few processes is an error of ±0.1 ms per request each. Falls back to
+    /proc/PID/stat where schedstat is missing."""
+    try:
+        total = 0
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            total += int((task / "schedstat").read_text().split()[0])
+        return total / 1e9
+    except (OSError, ValueError, IndexError):
+        pass
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
@@ -398,8 +410,8 @@ round), each server took {args.requests} sequential refresh grants and then as m
 exchanges per client (codes got beforehand, outside the measured window). Same work per
 request on both: client_secret_basic, PKCE S256, refresh token rotated on every use, a JWT
 access token and an ID token with the person's claims, signed with the client's algorithm.
-CPU from /proc (utime + stime, every thread): the portal's server process + the PostgreSQL
-backends of its pool; oidc-provider's node process + its redis-server. Medians over the
+CPU from /proc (each thread's time on the CPU, schedstat): the portal's server process + the
+PostgreSQL backends of its pool; oidc-provider's node process + its redis-server. Medians over the
 rounds, in ms of CPU per request; the range is the total's over the rounds; the ratio is the
 median total against the peer's for the same request and algorithm. Load average (1 min) at
 the start of each round and at the end: {", ".join(f"{load:.1f}" for load in loads)}.
