@@ -46,25 +46,20 @@ def _at_hash(access_token: str) -> str:
 GRANT_COLUMNS = ("g.id AS grant_id, g.identity, g.session_hash, g.scope, g.account_public_id, "
                  "g.auth_time, g.amr, g.acr")
 
-#: Who calls, as the statements below need it: by the id of a client already authenticated,
-#: or by its client_id and secret (then the statement is the authentication: no row, no
-#: client). The secret's hash is compared in SQL: it is the SHA-256 of a random 256-bit
-#: secret, so timing tells nothing usable about the secret.
+#: Who calls, as the by-id statements below need it: a client already authenticated
+#: (private_key_jwt, public clients). A client with a secret is authenticated by the
+#: statement itself (the ``*_FOR_SECRET`` functions): no row, no client; the secret's hash is
+#: compared in SQL, the SHA-256 of a random 256-bit secret, so timing tells nothing usable.
 CALLER_BY_ID = """
     SELECT id, client_id, auth_method, id_token_signed_response_alg FROM oauth_client
     WHERE id = {}
 """
-CALLER_BY_SECRET = """
-    SELECT id, client_id, auth_method, id_token_signed_response_alg FROM oauth_client
-    WHERE client_id = {} AND secret_hash = {} AND disabled_at IS NULL
-      AND auth_method IN ('client_secret_basic', 'client_secret_post')
-"""  # noqa: S105  (placeholders, no secret)
 CALLER_COLUMNS = ("caller.id AS caller_pk, caller.client_id AS caller_client_id, "
                   "caller.auth_method AS caller_auth_method, "
                   "caller.id_token_signed_response_alg AS caller_alg")
 
-_EXCHANGE = f"""
-WITH caller AS (CALLER), used AS (
+EXCHANGE = f"""
+WITH caller AS ({CALLER_BY_ID}), used AS (
     UPDATE oauth_code SET used_at = now()
     WHERE code_hash = {{}} AND used_at IS NULL AND EXISTS (SELECT 1 FROM caller)
     RETURNING *
@@ -95,8 +90,13 @@ LEFT JOIN g ON true
 LEFT JOIN identity i ON i.id = g.identity
 LEFT JOIN profile p ON p.identity = i.id
 """  # noqa: S608  (built from constants; the values are placeholders)
-EXCHANGE = _EXCHANGE.replace("CALLER", CALLER_BY_ID, 1)
-EXCHANGE_FOR_SECRET = _EXCHANGE.replace("CALLER", CALLER_BY_SECRET, 1)
+
+#: The code exchange of a client proving itself with its secret: the same statement with the
+#: client's check as its first part, kept as a function (migration 2026-12-04T12:10) so its
+#: plan is made once per connection, not at every execution (issue 20).
+EXCHANGE_FOR_SECRET = (
+    "SELECT * FROM oauth_exchange_for_secret({}, {}, {}, {}, {}, {}, {}, {}, {})"  # noqa: S105
+)
 
 ROTATE = f"""
 WITH spent AS (
@@ -117,26 +117,13 @@ LEFT JOIN profile p ON p.identity = i.id
 
 #: The refresh grant of a client proving itself with its secret, in one statement (issue 20):
 #: authenticate the caller, spend the token while its grant is live, store the next token,
-#: read the claims. No row: the client did not authenticate (the usual path then says why); a
-#: row with ``rotated`` false: the client did, the token is not good.
-ROTATE_FOR_SECRET = f"""
-WITH caller AS ({CALLER_BY_SECRET}), spent AS (
-    UPDATE oauth_refresh_token t SET used_at = now()
-    FROM oauth_grant g, caller
-    WHERE t.token_hash = {{}} AND t.used_at IS NULL AND t.expires_at > now()
-      AND g.id = t.family AND g.client = caller.id AND g.revoked_at IS NULL
-    RETURNING g.*
-), rotation AS (
-    INSERT INTO oauth_refresh_token (id, created_at, token_hash, family, expires_at)
-    SELECT gen_random_uuid(), now(), {{}}, id, {{}} FROM spent
+#: read the claims; ROTATE with the client's check first, kept as a function (migration
+#: 2026-12-04T12:10) so its plan is made once per connection. No row: the client did not
+#: authenticate (the usual path then says why); a row with ``rotated`` false: the client
+#: did, the token is not good.
+ROTATE_FOR_SECRET = (
+    "SELECT * FROM oauth_refresh_for_secret({}, {}, {}, {}, {})"  # noqa: S105  (placeholders)
 )
-SELECT {CALLER_COLUMNS}, g.id IS NOT NULL AS rotated,
-       {GRANT_COLUMNS}, {CLAIM_COLUMNS}
-FROM caller
-LEFT JOIN spent g ON true
-LEFT JOIN identity i ON i.id = g.identity
-LEFT JOIN profile p ON p.identity = i.id
-"""  # noqa: S608  (built from constants; the values are placeholders)
 
 #: A live grant's claims for userinfo and introspection: the token's grant must not be
 #: revoked and its client not disabled.
