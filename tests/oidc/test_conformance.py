@@ -110,6 +110,34 @@ async def test_rotated_keys_keep_old_tokens_verifiable(client, app_client, setti
     assert (await decode(client, fresh)).header["kid"] == new_kid
 
 
+async def test_userinfo_keeps_the_key_set_but_knows_a_key_made_elsewhere(client, app_client,
+                                                                         settings):
+    """Issue 20: userinfo and introspection keep the verifying key set for a while instead of
+    reading it per call; a token naming a key the kept set lacks (another process rotated a
+    moment ago) reloads it at once."""
+    from tests.conftest import counting_queries
+
+    await signed_in(client)
+    code, verifier = await code_for(client, app_client)
+    access = (await exchange(client, app_client, code, verifier)).json()["access_token"]
+    bearer = {"Authorization": f"Bearer {access}"}
+    assert (await client.get("/oauth/userinfo", headers=bearer)).status_code == 200
+    with counting_queries() as kept:
+        assert (await client.get("/oauth/userinfo", headers=bearer)).status_code == 200
+    oidc_keys._verifying.clear()
+    with counting_queries() as loaded:
+        assert (await client.get("/oauth/userinfo", headers=bearer)).status_code == 200
+    assert loaded["count"] == kept["count"] + 1  # the kept set saves reading the keys
+    stale = list(oidc_keys._verifying)
+    await oidc_keys.rotate(settings.secret_key)
+    oidc_keys._verifying[:] = stale  # as another process's kept set would be
+    code, verifier = await code_for(client, app_client)
+    fresh = (await exchange(client, app_client, code, verifier)).json()["access_token"]
+    info = await client.get("/oauth/userinfo", headers={"Authorization": f"Bearer {fresh}"})
+    assert info.status_code == 200
+    assert (await client.get("/oauth/userinfo", headers=bearer)).status_code == 200  # old key
+
+
 async def test_userinfo_answers_for_a_valid_access_token_only(client, app_client):
     identity_id, _ = await signed_in(client)
     code, verifier = await code_for(client, app_client)

@@ -35,6 +35,10 @@ _cache: dict[str, SigningKey] = {}
 #: within that time (the new key is published at once, so either key verifies).
 CURRENT_TTL = 30.0
 _current: dict[str, tuple[float, SigningKey]] = {}
+#: The published keys as a verifying key set, kept for CURRENT_TTL too (userinfo, revocation
+#: and introspection check a token per call); a token naming a key the set does not have
+#: (made by another process a moment ago) reloads it at once.
+_verifying: list[tuple[float, frozenset[str], KeySet]] = []
 
 
 def _encrypt(private: dict, secret_key: str) -> str:
@@ -77,6 +81,7 @@ def forget_cached() -> None:
     """Drop the in-process key cache (after the key table was emptied, e.g. between tests)."""
     _current.clear()
     _cache.clear()
+    _verifying.clear()
 
 
 async def _load_current(secret_key: str, alg: str) -> SigningKey:
@@ -112,6 +117,7 @@ async def rotate(secret_key: str) -> str:
             OAuthSigningKey.retired_at.is_null())
         keys = [await _create(secret_key, alg) for alg in ALGORITHMS]
     _current.clear()
+    _verifying.clear()
     return keys[0].kid
 
 
@@ -126,5 +132,14 @@ async def published() -> dict:
     return {"keys": keys}
 
 
-async def key_set() -> KeySet:
-    return KeySet.import_key_set(await published())
+async def key_set(kid: str | None = None) -> KeySet:
+    """The published keys, to verify tokens with; ``kid``: the key the token names."""
+    if _verifying:
+        loaded, kids, keys = _verifying[0]
+        if time.monotonic() - loaded < CURRENT_TTL and (kid is None or kid in kids):
+            return keys
+    document = await published()
+    keys = KeySet.import_key_set(document)
+    _verifying[:] = [(time.monotonic(), frozenset(k.get("kid", "") for k in document["keys"]),
+                      keys)]
+    return keys

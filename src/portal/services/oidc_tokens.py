@@ -8,7 +8,9 @@ it, and revoking it ends every token of the family, including one stored a momen
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import secrets
 from datetime import UTC, datetime
 from typing import Any
@@ -301,9 +303,19 @@ async def _issue_tokens(settings: Settings, client_row: dict[str, Any], grant: d
     }
 
 
+def _kid_of(token: str) -> str | None:
+    """The key id a compact JWS names in its header (unverified: it only picks the key)."""
+    try:
+        header = json.loads(base64.urlsafe_b64decode(token.split(".", 1)[0] + "=="))
+    except (ValueError, TypeError):
+        return None
+    kid = header.get("kid") if isinstance(header, dict) else None
+    return kid if isinstance(kid, str) else None
+
+
 async def verify_access_token(settings: Settings, token: str) -> dict[str, Any]:
     try:
-        decoded = jwt.decode(token, await oidc_keys.key_set(),
+        decoded = jwt.decode(token, await oidc_keys.key_set(_kid_of(token)),
                              algorithms=list(oidc_keys.ALGORITHMS))
         jwt.JWTClaimsRegistry(iss={"essential": True, "value": issuer(settings)},
                               exp={"essential": True}, sub={"essential": True}
