@@ -265,6 +265,16 @@ async def seed(url: str, algorithms: tuple[str, ...]) -> dict[str, tuple[str, st
     return clients
 
 
+async def cluster_settings(url: str) -> str:
+    connection = await asyncpg.connect(url)
+    try:
+        names = ("server_version", "autovacuum", "synchronous_commit", "fsync")
+        values = [await connection.fetchval(f"SHOW {name}") for name in names]
+    finally:
+        await connection.close()
+    return ", ".join(f"{name} {value}" for name, value in zip(names, values, strict=True))
+
+
 async def open_browser(server: Server) -> None:
     """The signed-in browser that gets the portal's codes (the peer's come from /bench/code)."""
     server.browser = httpx.AsyncClient(base_url=server.base, timeout=30)
@@ -373,6 +383,7 @@ def main() -> None:
     with ExitStack() as stack:
         url = stack.enter_context(test_database("portal_bench_token"))
         portal_clients = asyncio.run(seed(url, ALGORITHMS))
+        settings = asyncio.run(cluster_settings(url))
         portal = stack.enter_context(portal_server(PORTAL, url, ROOT / "src"))
         portal.clients = portal_clients
         servers = [portal, stack.enter_context(peer_server(args.redis))]
@@ -400,25 +411,58 @@ def main() -> None:
                     f"({store_name}) = **{total:.2f} ms** | {min(totals):.2f} to "
                     f"{max(totals):.2f} | **{total / reference:.2f}x** |")
     rows = "\n".join(lines)
-    command = (f"python -m bench.token --requests {args.requests} --rounds {args.rounds}"
+    _, _, portal_refresh = median_pair(portal.results[("refresh", "RS256")])
+    per_cpu = 1000 / portal_refresh
+    verdicts = []
+    for grant, name in (("refresh", "refresh grant"), ("code", "code exchange")):
+        for alg in ALGORITHMS:
+            ratio = (median_pair(portal.results[(grant, alg)])[2]
+                     / median_pair(peer.results[(grant, alg)])[2])
+            verdicts.append(f"{name} {alg} {ratio:.2f}x")
+    command = ("PORTAL_TEST_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres "
+               f"python -m bench.token --requests {args.requests} --rounds {args.rounds}"
                + (f" --baseline {args.baseline}" if args.baseline else ""))
     body = f"""
-`{command}` on {machine()}, {datetime.now(UTC):%Y-%m-%d}, {minutes:.1f} min. The peer:
-{peer_versions()} (bench/peer/oidc-provider/server.js). One process each, side by side, from
-the same load generator; in each of {args.rounds} rounds, in turn (the order flipped every
-round), each server took {args.requests} sequential refresh grants and then as many code
-exchanges per client (codes got beforehand, outside the measured window). Same work per
-request on both: client_secret_basic, PKCE S256, refresh token rotated on every use, a JWT
-access token and an ID token with the person's claims, signed with the client's algorithm.
-CPU from /proc (each thread's time on the CPU, schedstat): the portal's server process + the
-PostgreSQL backends of its pool; oidc-provider's node process + its redis-server. Medians over the
-rounds, in ms of CPU per request; the range is the total's over the rounds; the ratio is the
-median total against the peer's for the same request and algorithm. Load average (1 min) at
-the start of each round and at the end: {", ".join(f"{load:.1f}" for load in loads)}.
+`{command}` on {machine()}, {datetime.now(UTC):%Y-%m-%d}, {minutes:.1f} min (the defaults:
+`python -m bench.token` alone; `--baseline REV` adds the portal at REV, `--redis URL` uses a
+running Redis). The peer: {peer_versions()}, bench/peer/oidc-provider/server.js (installed by
+the bench with `npm ci` from its lock file when node_modules is missing). One process each,
+side by side, from the same load generator; in each of {args.rounds} rounds, in turn (the
+order flipped every round), each server took {args.requests} sequential refresh grants and
+then as many code exchanges per client (codes got beforehand, outside the measured window).
+Same work per request on both: client_secret_basic, PKCE S256, refresh token rotated on every
+use (the spent one kept for reuse detection), a JWT access token and an ID token with the
+person's claims (the portal's also carry the `accounts` claim), signed with the client's
+algorithm. CPU from /proc (each thread's time on the CPU, schedstat): the portal's server
+process + the PostgreSQL backends of its database; oidc-provider's node process + its
+redis-server (started for the run, no persistence). Medians over the rounds, in ms of CPU
+per request; the range is the total's over the rounds; the ratio is the median total against
+the peer's for the same request and algorithm. Load average (1 min) at the start of each
+round and at the end: {", ".join(f"{load:.1f}" for load in loads)}.
 
 | request | alg | server | CPU per request: server + store | total, range | vs peer |
 |---|---|---|---|---|---|
 {rows}
+
+Portal against oidc-provider (target: at most 1.00x): {"; ".join(verdicts)}. An RS256 refresh
+grant at {portal_refresh:.2f} ms of CPU, application and database together, is
+{per_cpu:.0f} refresh grants per CPU-second, {per_cpu / 120:.1f}x Keycloak's published sizing
+figure of 120 per vCPU.
+
+Where PostgreSQL's CPU went (issue 20): every connection runs with `plan_cache_mode =
+force_custom_plan` (the lists' plans depend on the tenant's size), so every statement was
+planned again at every execution, and the token statements, with the `accounts` claim's two
+levels of subqueries, cost more to plan than to run (about 1.5 ms of backend CPU per refresh
+in a separate test of the statement alone, 0.5 ms with a kept plan). The claim
+(`oauth_accounts_claim`) and the two hot statements (`oauth_refresh_for_secret`,
+`oauth_exchange_for_secret`) are now PL/pgSQL functions whose plans are made once per
+connection; the code exchange's audit event is written by the same statement (one round trip
+and one commit, not two). What is left on the database side is running the statement (index
+upkeep of the new refresh token, the claim) and the commit's WAL flush (about 0.15 ms of
+backend CPU per request with `synchronous_commit = on`, kept: the peer's Redis, without
+persistence here, does not make its writes durable at all). This cluster: {settings}; an
+autovacuum worker on the portal's database is counted while connected to it, the shared WAL
+writer and checkpointer are not counted for either side.
 """
     print(body)
     if not args.no_write:
