@@ -224,3 +224,57 @@ async def test_the_estimate_refuses_at_once_when_the_line_is_too_long():
     release.set()
     await asyncio.gather(*admitted, extra)
     assert queue.running == 0 and queue.waiting == 0
+
+
+# --- what a sign-in costs besides its hash -----------------------------------------------------
+
+
+async def test_a_refused_sign_in_runs_no_statement_and_an_accepted_one_five(client, monkeypatch):
+    """Past capacity a refusal is answered before any statement (nothing read, nothing
+    counted); a right password costs five (eleven before): the two guessing limits (one
+    statement), the identity with its passkey and device checks, the limits settled, the
+    audit event, and the session with the last sign-in (bench/login_cpu.py measures CPU)."""
+    from tests.conftest import counting_queries
+
+    await factories.identity(EMAIL)
+    await client.csrf()
+    async with full_queue(monkeypatch):
+        with counting_queries() as refused:
+            response = await client.post_form("/login", {"email": EMAIL,
+                                                         "password": factories.PASSWORD})
+        assert response.status_code == 503
+    assert refused["count"] == 0
+    client.cookies.clear()
+    await client.csrf()
+    with counting_queries() as accepted:
+        await client.sign_in(EMAIL, factories.PASSWORD)
+    assert accepted["count"] == 5
+    row = await Identity.select(Identity.last_login_at).first()
+    assert row["last_login_at"] is not None  # written with the session
+
+
+async def test_two_limits_reserved_in_one_statement_count_nowhere_when_the_second_refuses():
+    subject, address = "a@example.com", "192.0.2.77"
+    for _ in range(throttle.LOGIN_ADDRESS.per_window):
+        await throttle.fail(throttle.LOGIN_ADDRESS, address)
+    assert await throttle.blocked(throttle.LOGIN_ADDRESS, address)
+    refused = await throttle.reserve((throttle.LOGIN_IDENTITY, subject),
+                                     (throttle.LOGIN_ADDRESS, address))
+    assert not refused
+    assert not await throttle.Throttle.exists().where(
+        (throttle.Throttle.key == throttle.LOGIN_IDENTITY.key(subject))
+        & (throttle.Throttle.failures > 0))  # the first one's count was given back
+    # the first refusing: the second is not even tried
+    for _ in range(throttle.LOGIN_IDENTITY.per_window):
+        await throttle.fail(throttle.LOGIN_IDENTITY, subject)
+    other = "192.0.2.78"
+    assert not await throttle.reserve((throttle.LOGIN_IDENTITY, subject),
+                                      (throttle.LOGIN_ADDRESS, other))
+    assert not await throttle.Throttle.exists().where(
+        throttle.Throttle.key == throttle.LOGIN_ADDRESS.key(other))
+    both = await throttle.reserve((throttle.LOGIN_IDENTITY, "b@example.com"),
+                                  (throttle.LOGIN_ADDRESS, other))
+    assert both and len(both.counted) == 2
+    assert sorted(r["failures"] for r in await throttle.Throttle.select().where(
+        throttle.Throttle.key.is_in([throttle.LOGIN_IDENTITY.key("b@example.com"),
+                                     throttle.LOGIN_ADDRESS.key(other)]))) == [1, 1]

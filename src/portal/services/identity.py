@@ -6,6 +6,7 @@ one (a token, a mail, a hash check) and the caller shows the same page.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,7 +25,7 @@ from portal.services import audit, mail, sessions, throttle
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.scope import Client, Scope
 from portal.settings import Settings
-from portal.tables import AuditEvent, Identity, OneTimeToken, Profile
+from portal.tables import Identity, OneTimeToken, Profile
 
 VERIFY = "verify"
 PASSWORD_RESET = "password_reset"  # noqa: S105  (a token purpose)
@@ -63,6 +64,19 @@ def normalise_email(raw: str) -> str:
 
 async def find_by_email(email: str) -> dict[str, Any] | None:
     return await Identity.select().where(WhereRaw("lower(email) = lower({})", email)).first()
+
+
+# The identity signing in, with what the sign-in goes on to ask, in the same round trip:
+# whether it has a passkey (then a second step follows) and whether this browser signature
+# signed in to it before (else a new-device mail). Reading them on a wrong password as well
+# costs two index lookups in PostgreSQL, cheaper than two more statements on a right one.
+_SIGNING_IN = """
+SELECT i.*,
+       EXISTS (SELECT 1 FROM passkey k WHERE k.identity = i.id) AS has_passkey,
+       EXISTS (SELECT 1 FROM audit_event e WHERE e.identity_id = i.id
+               AND e.tag = 'identity:login:success' AND e.user_agent = {}) AS device_seen
+FROM identity i WHERE lower(i.email) = lower({}) LIMIT 1
+"""
 
 
 async def _issue(purpose: str, identity_id: UUID, email: str) -> str:
@@ -239,7 +253,8 @@ async def authenticate(
     if not reservation:
         await audit.record("identity:login:throttled", client=client)
         raise LoginFailed()
-    identity = await find_by_email(subject) if subject else None
+    rows = await Identity.raw(_SIGNING_IN, client.user_agent[:512], subject)
+    identity = rows[0] if rows else None
     try:
         ok, rehash = await verify_password(
             identity["password_hash"] if identity else None, password)
@@ -253,20 +268,24 @@ async def authenticate(
             identity_id=identity["id"] if identity else None,
         )
         raise LoginFailed()
-    await throttle.clear(throttle.LOGIN_IDENTITY, subject)
-    await throttle.refund((throttle.LOGIN_ADDRESS, client.ip))
+    await throttle.clear_and_refund((throttle.LOGIN_IDENTITY, subject),
+                                    (throttle.LOGIN_ADDRESS, client.ip))
     new_hash = None
     if rehash:
         try:
             new_hash = await hash_password(password)
         except HashBusy:  # the upgrade waits for the next sign-in; this one goes ahead
             pass
-    async with ENGINE.transaction():
-        values: dict[Any, Any] = {Identity.last_login_at: datetime.now(UTC)}
+    # A device is its browser signature; the first sign-in ever is not "new".
+    new_device = identity["last_login_at"] is not None and not identity["device_seen"]
+    # One write needs no transaction (a round trip each for BEGIN and COMMIT).
+    async with ENGINE.transaction() if new_hash or new_device else nullcontext():
+        # "Ostatnie logowanie" is written where the session starts (sessions.start), for
+        # every way in; here only an upgraded hash is.
         if new_hash:
-            values[Identity.password_hash] = new_hash
-        await Identity.update(values).where(Identity.id == identity["id"])
-        if await _is_new_device(identity, client):
+            await Identity.update({Identity.password_hash: new_hash}).where(
+                Identity.id == identity["id"])
+        if new_device:
             await mail.queue(
                 settings,
                 identity["email"],
@@ -278,18 +297,6 @@ async def authenticate(
             )
         await audit.record("identity:login:success", client=client, identity_id=identity["id"])
     return identity
-
-
-async def _is_new_device(identity: dict[str, Any], client: Client) -> bool:
-    """A device is its browser signature; the first sign-in ever is not "new"."""
-    if identity["last_login_at"] is None:
-        return False
-    seen = await AuditEvent.exists().where(
-        (AuditEvent.identity_id == identity["id"])
-        & (AuditEvent.tag == "identity:login:success")
-        & (AuditEvent.user_agent == client.user_agent[:512])
-    )
-    return not seen
 
 
 async def _language(identity_id: UUID, fallback: str) -> str:

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from portal.db import ENGINE
 from portal.security.permissions import DELEGATE
@@ -20,7 +20,7 @@ from portal.services import audit, delegation_access
 from portal.services.paging import Keyed, decode_cursor, encode_cursor, page_count, parse_page
 from portal.services.scope import AccountRef, Client, Scope
 from portal.settings import Settings
-from portal.tables import Identity, Membership, Session
+from portal.tables import Membership, Session
 
 #: last_seen_at is written at most this often, so a page view is not a write every time.
 TOUCH_EVERY = timedelta(seconds=60)
@@ -49,6 +49,17 @@ class Lifetimes:
                    absolute=timedelta(seconds=settings.session_absolute_seconds))
 
 
+_START = """
+WITH started AS (
+    INSERT INTO session (id, created_at, id_hash, identity, account_public_id, last_seen_at,
+                         expires_at, ip, user_agent, mfa_at, amr, reauth_at)
+    VALUES ({}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}::varchar[], {})
+    RETURNING identity, created_at)
+UPDATE identity SET last_login_at = started.created_at FROM started
+WHERE identity.id = started.identity
+"""
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -66,23 +77,13 @@ async def start(
     a key and the authenticator's check of the person), alone or after the password."""
     raw = new_token()
     moment = now()
-    await Session.insert(
-        Session(
-            id_hash=token_hash(raw),
-            identity=identity_id,
-            account_public_id=account_public_id,
-            last_seen_at=moment,
-            expires_at=moment + lifetimes.absolute,
-            ip=client.ip[:64],
-            user_agent=client.user_agent[:512],
-            mfa_at=moment if len(amr) > 1 else None,
-            amr=list(amr),
-            reauth_at=moment,
-        )
-    )
     # Every completed sign-in starts here (password, second factor, an accepted invitation,
-    # a set password): "Ostatnie logowanie" is recorded in one place for all of them.
-    await Identity.update({Identity.last_login_at: moment}).where(Identity.id == identity_id)
+    # a set password): "Ostatnie logowanie" is recorded in one place for all of them, in the
+    # statement that makes the session (one round trip).
+    await Session.raw(
+        _START, uuid4(), moment, token_hash(raw), identity_id, account_public_id, moment,
+        moment + lifetimes.absolute, client.ip[:64], client.user_agent[:512],
+        moment if len(amr) > 1 else None, list(amr), moment)
     return raw
 
 

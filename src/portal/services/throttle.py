@@ -23,8 +23,10 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import math
+import re
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import cache
 
 from portal.tables import Throttle
 
@@ -112,6 +114,8 @@ UPDATE throttle SET
     blocked_until = CASE WHEN failures - 1 < {} THEN NULL ELSE blocked_until END
 WHERE key = {}
 """
+# One key cleared, another refunded (placeholders: cleared key, per_window, refunded key).
+_CLEAR_AND_REFUND = "WITH cleared AS (DELETE FROM throttle WHERE key = {})" + _REFUND  # noqa: S608 (constants only)
 
 
 def _params(limit: Limit, subject: str) -> tuple:
@@ -130,17 +134,38 @@ class Reservation:
         return self.allowed
 
 
+@cache
+def _reserve_all(count: int) -> str:
+    """``count`` reservations in one statement, in order: the i-th is tried only if the one
+    before it was counted (its CTE returned a row), as one statement after another would.
+    Answers one row with ``c0``, ``c1``, ...: whether each was counted."""
+    steps = []
+    for i in range(count):
+        step = re.sub(r"\bp\b", f"p{i}", _RESERVE.strip()).removeprefix("WITH ")
+        params, insert = step.split("\nINSERT", 1)
+        if i:  # only after the one before was counted
+            after = f"FROM p{i} WHERE EXISTS (SELECT 1 FROM r{i - 1})\nON CONFLICT"  # noqa: S608
+            insert = insert.replace(f"FROM p{i}\nON CONFLICT", after, 1)
+        steps += [params, f"r{i} AS (INSERT{insert})"]
+    # (numbered names of our own CTEs only: nothing from outside is in this text)
+    counted = ", ".join(f"EXISTS (SELECT 1 FROM r{i}) AS c{i}" for i in range(count))  # noqa: S608
+    return "WITH " + ",\n".join(steps) + f"\nSELECT {counted}"
+
+
 async def reserve(*pairs: tuple[Limit, str]) -> Reservation:
-    """Count one attempt against each (limit, subject), in order, each in one statement:
-    allowed only if every one of them was. When one refuses, those already counted are
-    given back, so a refused attempt counts nowhere (as a blocked attempt never did)."""
-    counted: list[tuple[Limit, str]] = []
-    for limit, subject in pairs:
-        if not await Throttle.raw(_RESERVE, *_params(limit, subject)):
-            await refund(*counted)
-            return Reservation(False)
-        counted.append((limit, subject))
-    return Reservation(True, tuple(counted))
+    """Count one attempt against each (limit, subject), in order, in one statement: allowed
+    only if every one of them was. When one refuses, those already counted are given back,
+    so a refused attempt counts nowhere (as a blocked attempt never did)."""
+    if len(pairs) == 1:
+        allowed = bool(await Throttle.raw(_RESERVE, *_params(*pairs[0])))
+        return Reservation(True, pairs) if allowed else Reservation(False)
+    params = [value for limit, subject in pairs for value in _params(limit, subject)]
+    row = (await Throttle.raw(_reserve_all(len(pairs)), *params))[0]
+    counted = tuple(pair for i, pair in enumerate(pairs) if row[f"c{i}"])
+    if len(counted) < len(pairs):
+        await refund(*counted)
+        return Reservation(False)
+    return Reservation(True, counted)
 
 
 async def refund(*pairs: tuple[Limit, str]) -> None:
@@ -185,6 +210,15 @@ async def take(limit: Limit, subject: str) -> bool:
 
 async def clear(limit: Limit, subject: str) -> None:
     await Throttle.delete().where(Throttle.key == limit.key(subject))
+
+
+async def clear_and_refund(cleared: tuple[Limit, str], refunded: tuple[Limit, str]) -> None:
+    """``clear(*cleared)`` and ``refund(refunded)`` in one statement (a right password: the
+    ID's count starts again, the address gets its attempt back), one round trip less for
+    every sign-in."""
+    limit, subject = refunded
+    await Throttle.raw(_CLEAR_AND_REFUND, cleared[0].key(cleared[1]), limit.per_window,
+                       limit.key(subject))
 
 
 _WINDOW = """

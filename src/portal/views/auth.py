@@ -9,7 +9,7 @@ from litestar.response import Template
 
 from portal.i18n import translator
 from portal.security.passwords import HashBusy
-from portal.services import identity, mfa, oidc_authorization, passkeys, sessions
+from portal.services import identity, mfa, oidc_authorization, sessions
 from portal.services.errors import DomainError
 from portal.settings import Settings
 from portal.views.forms import INVALID, client_of, field_errors, form_values
@@ -104,7 +104,7 @@ class AuthController(Controller):
             return await _sign_in_page(
                 request, {**context, "errors": field_errors(error)}, status=INVALID
             )
-        if mfa.enabled_for(row) or await passkeys.count_for(row["id"]):
+        if mfa.enabled_for(row) or row["has_passkey"]:
             # The password is right; the session starts only after the second factor.
             raw = await mfa.begin_login(row["id"], safe_next(values["next"]))
             response = redirect(request, "/login/mfa")
