@@ -113,6 +113,12 @@ async def test_without_a_database_people_get_a_503_page_with_retry_after(unreach
     fragment = await unreachable.get("/companies", cookies={"portal_session": "x" * 43},
                                      headers={"HX-Request": "true"})
     assert fragment.status_code == 503 and fragment.headers["retry-after"] == "5"
+    # htmx swaps a 503 (layout.html): a notice in the live region, not a page in the target
+    assert fragment.headers["hx-retarget"] == "#live"
+    assert fragment.headers["hx-reswap"] == "innerHTML"
+    assert fragment.text.lstrip().startswith('<p class="form-error" data-error-notice>')
+    assert "Chwilowo nie możemy połączyć się z bazą danych" in fragment.text
+    assert "<html" not in fragment.text and "hx-retarget" not in page.headers
 
 
 async def test_without_a_database_the_api_and_the_token_endpoint_answer_json_503(

@@ -17,6 +17,7 @@ from litestar.template.config import TemplateConfig
 from portal import db, logs
 from portal.api import app as api_app
 from portal.i18n import when
+from portal.security import passwords
 from portal.services import background as work
 from portal.services import oidc_logout, sessions
 from portal.settings import Settings
@@ -85,6 +86,8 @@ def create_app(settings: Settings) -> Litestar:
         raise RuntimeError("create_app needs a database URL (the CLI starts the embedded one)")
     db.configure(settings.database_url)
     sessions.ENDED_LISTENERS["oidc"] = oidc_logout.listener(settings)
+    if settings.dev_hash_queue_size is not None:  # development and tests only (settings.py)
+        passwords.QUEUE.max_queue = settings.dev_hash_queue_size
 
     background: list[asyncio.Task] = []
 

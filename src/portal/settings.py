@@ -46,6 +46,10 @@ class Settings:
     terms_url: str = "https://www.example.com/regulamin"
     vendor_contact: str = (
         "Dostawca oprogramowania sp. z o.o. · pomoc@example.com · +48 22 000 00 00")
+    #: Development and tests only (refused without PORTAL_DEV): how many hashes may wait for
+    #: a hashing thread; 0 refuses every hash, so a browser test sees the "too many sign-ins
+    #: right now" answers without flooding the machine. None: the built-in limits.
+    dev_hash_queue_size: int | None = None
 
     @property
     def https(self) -> bool:
@@ -89,6 +93,7 @@ class Settings:
             privacy_url=env.get("PORTAL_PRIVACY_URL") or cls.privacy_url,
             terms_url=env.get("PORTAL_TERMS_URL") or cls.terms_url,
             vendor_contact=env.get("PORTAL_VENDOR_CONTACT") or cls.vendor_contact,
+            dev_hash_queue_size=_dev_hash_queue_size(env),
         )
         if not settings.secret_key:
             settings = replace(settings, secret_key=_stored_secret(data_dir))
@@ -112,6 +117,8 @@ class Settings:
             "PORTAL_TERMS_URL": self.terms_url,
             "PORTAL_VENDOR_CONTACT": self.vendor_contact,
         }
+        if self.dev_hash_queue_size is not None:
+            env["PORTAL_DEV_HASH_QUEUE_SIZE"] = str(self.dev_hash_queue_size)
         if self.database_url:
             env["PORTAL_DATABASE_URL"] = self.database_url
         if self.smtp_url:
@@ -121,6 +128,19 @@ class Settings:
     def export_to_process(self) -> None:
         """Put these settings in this process's environment so worker processes inherit them."""
         os.environ.update(self.exported())
+
+
+def _dev_hash_queue_size(env: dict[str, str]) -> int | None:
+    """``PORTAL_DEV_HASH_QUEUE_SIZE``: honoured only beside PORTAL_DEV (which also opens the
+    development mailbox, so no production server has it); set without it, the server does
+    not start rather than refuse sign-ins it could take."""
+    value = (env.get("PORTAL_DEV_HASH_QUEUE_SIZE") or "").strip()
+    if not value:
+        return None
+    if not _flag(env.get("PORTAL_DEV")):
+        raise ValueError("PORTAL_DEV_HASH_QUEUE_SIZE is for development and tests only: "
+                         "it needs PORTAL_DEV=1")
+    return max(0, int(value))
 
 
 def trusted_proxies(value: str | None) -> tuple[str, ...]:

@@ -16,10 +16,11 @@ from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from portal import db
 from portal.api import errors as api_errors
+from portal.security.passwords import HashBusy
 from portal.services.errors import DomainError, Forbidden, NotFound
 from portal.services.oidc import OAuthError
 from portal.views.oauth import oauth_error
-from portal.views.rendering import VARY, redirect, render
+from portal.views.rendering import VARY, is_htmx, redirect, render
 from portal.web.guards import MfaEnrolmentRequired, NoAccount
 from portal.web.input import RefusedInput
 
@@ -43,15 +44,24 @@ OAUTH_JSON_PATHS = frozenset({"/oauth/token", "/oauth/revoke", "/oauth/userinfo"
 REFUSED_CHARACTERS = "Usuń niedozwolone znaki (np. znaki sterujące)."
 
 
+#: Statuses the layout's htmx configuration swaps (responseHandling) that no form answers:
+#: for an htmx request they come as a notice in the live region, not as a whole page.
+NOTICE_STATUSES = frozenset({429, 503})
+
+
 def _page(request: Request, status: int, headers=None, message: str | None = None) -> Response:
     title, default = TITLES.get(status, TITLES[400] if status < 500 else TITLES[500])
     message = message or default
+    headers = {**VARY, **(headers or {})}
+    if status in NOTICE_STATUSES and is_htmx(request):
+        headers.update({"HX-Retarget": "#live", "HX-Reswap": "innerHTML"})
     return render(
         request,
         "error.html",
         {"title": title, "message": message},
+        partial="partials/error_notice.html" if status in NOTICE_STATUSES else None,
         status=status,
-        headers={**VARY, **(headers or {})},
+        headers=headers,
     )
 
 
@@ -78,6 +88,8 @@ def http_error(request: Request, exc: HTTPException) -> Response:
         return redirect(request, "/login?next=" + quote(target, safe="/"))
     if isinstance(exc, PermissionDeniedException):
         return _page(request, 403, headers)
+    if isinstance(exc, HashBusy):  # a hash outside the forms that say it themselves
+        return _page(request, status, {**headers, "Cache-Control": "no-store"}, exc.detail)
     return _page(request, status, headers)
 
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from litestar import Request
 
+from portal.security.passwords import BUSY, HashBusy
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.scope import Client, Scope
 
@@ -27,6 +31,27 @@ def field_errors(error: DomainError) -> dict[str, str]:
     return {error.field or "form": error.message}
 
 
+class HashingBusy(DomainError):
+    """Hashing is at capacity (passwords.HashBusy), as a message at the form: "too many
+    sign-ins right now, try again in a few seconds". Nothing was hashed or counted."""
+
+    field = "form"
+    message = BUSY
+
+
+@asynccontextmanager
+async def busy_at_the_form(request: Request, field: str = "form") -> AsyncIterator[None]:
+    """Turn HashBusy inside into HashingBusy (a DomainError, so the form's own error branch
+    shows it at ``field``) and remember it on the request: ``render`` then answers that form
+    with 503 and Retry-After instead of 422, so a script or htmx sees a busy server, not bad
+    input."""
+    try:
+        yield
+    except HashBusy as busy:
+        request.state.hash_busy = busy.retry_after
+        raise HashingBusy(field=field) from None
+
+
 def client_of(request: Request) -> Client:
     host = request.client.host if request.client else ""
     return Client(ip=host or "", user_agent=request.headers.get("user-agent", "")[:512])
@@ -41,9 +66,10 @@ async def reauthenticated(request: Request, values: dict[str, str]) -> Scope:
     scope = request.scope["user"]
     if mfa.is_fresh(scope) or not (values.get("password") or values.get("code")):
         return scope
-    scope = await mfa.reauthenticate(request.app.state.settings, scope,
-                                     values.get("password", ""), values.get("code", ""),
-                                     client_of(request))
+    async with busy_at_the_form(request, "reauth"):
+        scope = await mfa.reauthenticate(request.app.state.settings, scope,
+                                         values.get("password", ""), values.get("code", ""),
+                                         client_of(request))
     request.scope["user"] = scope
     return scope
 

@@ -16,6 +16,7 @@ from portal.i18n import LANGUAGE_COOKIE, choose, translator
 from portal.services.scope import Scope
 from portal.settings import Settings
 from portal.views.flash import clear_flash_cookie, flash_cookie, read_flash
+from portal.views.forms import INVALID
 from portal.views.navigation import NAVIGATION
 
 VARY = {"Vary": "HX-Request"}
@@ -75,6 +76,9 @@ def render(
         ctx["flash"] = message
         cookies.append(clear_flash_cookie())
     ctx.update(context or {})
+    busy = getattr(request.state, "hash_busy", None)
+    if busy is not None and status == INVALID:  # views/forms.busy_at_the_form
+        status, headers = 503, {**(headers or {}), "Retry-After": str(busy)}
     return Template(
         template_name=name,
         context=ctx,

@@ -11,7 +11,14 @@ from litestar.response import Template
 
 from portal.services import audit, identity, oidc_tokens, passkeys, sessions
 from portal.services.errors import DomainError
-from portal.views.forms import INVALID, client_of, field_errors, form_values, mfa_context
+from portal.views.forms import (
+    INVALID,
+    busy_at_the_form,
+    client_of,
+    field_errors,
+    form_values,
+    mfa_context,
+)
 from portal.views.rendering import is_htmx, redirect, render, scope_of, settings_of
 from portal.web.guards import requires_identity
 
@@ -140,14 +147,15 @@ class SecurityController(Controller):
     async def change_password(self, request: Request) -> Response:
         values = await form_values(request, "current_password", "password", "password_confirm")
         try:
-            await identity.change_password(
-                settings_of(request),
-                scope_of(request),
-                values["current_password"],
-                values["password"],
-                values["password_confirm"],
-                client_of(request),
-            )
+            async with busy_at_the_form(request):
+                await identity.change_password(
+                    settings_of(request),
+                    scope_of(request),
+                    values["current_password"],
+                    values["password"],
+                    values["password_confirm"],
+                    client_of(request),
+                )
         except DomainError as error:
             return await self._page(
                 request,

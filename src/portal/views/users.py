@@ -30,6 +30,7 @@ from portal.views.auth import sign_in
 from portal.views.flash import flash_cookie
 from portal.views.forms import (
     INVALID,
+    busy_at_the_form,
     client_of,
     field_errors,
     form_values,
@@ -449,8 +450,9 @@ class InvitationLinkController(Controller):
             if scope is not None:
                 await invitations.accept_signed_in(scope, token, client)
                 return redirect(request, "/", flash="Dołączono do konta firmy.")
-            identity_id, public_id = await invitations.accept_with_registration(
-                token, values["password"], values["password_confirm"], client)
+            async with busy_at_the_form(request):
+                identity_id, public_id = await invitations.accept_with_registration(
+                    token, values["password"], values["password_confirm"], client)
         except invitations.InvitationInvalid:
             return await self._page(request, token)
         except DomainError as error:
