@@ -180,13 +180,14 @@ class Choices:
 #: Each of the person's accounts looked up by id (a LATERAL with LIMIT is never flattened into
 #: a join): planned for a typed filter, PostgreSQL would otherwise scan all 50,000 accounts
 #: with the ILIKE and hash them against the person's 1,000 memberships.
-_YOURS = "(SELECT public_id, name, nip FROM account WHERE id = m.account LIMIT 1) AS a"
+_YOURS = ("(SELECT public_id, name, nip, sort_name FROM account WHERE id = m.account LIMIT 1)"
+          " AS a")
 
 _CHOICES = """
 SELECT a.public_id, a.name, a.nip, m.role
 FROM membership m CROSS JOIN LATERAL YOURS
 WHERE m.identity = {} MATCHES
-ORDER BY portal_sort_key(a.name), a.public_id
+ORDER BY a.sort_name, a.public_id
 LIMIT {}
 """
 

@@ -170,7 +170,7 @@ SELECT m.id, m.role, m.created_at, a.id AS account_id, a.public_id, a.name,
                                               AND o.identity <> m.identity) AS other_owners
 FROM membership m JOIN account a ON a.id = m.account
 WHERE m.identity = {}
-ORDER BY portal_sort_key(a.name), a.public_id
+ORDER BY a.sort_name, a.public_id
 """
 
 
