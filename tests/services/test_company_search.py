@@ -140,3 +140,30 @@ async def test_the_index_serves_the_search_of_a_big_account():
     with counting_queries() as queries:
         page = await companies.list_page(scope, "numer 1234")
     assert queries["count"] == 2 and [r["name"] for r in page.rows] == ["Drukarnia Numer 1234"]
+
+
+async def test_a_search_counts_up_to_the_cap_and_pages_within_it(monkeypatch):
+    """Past SEARCH_COUNT_CAP matches the count says "N+" and the pages are the first N of the
+    order (by number and by key alike, never read "from the end", which is not the end)."""
+    scope, account = await account_with_names()
+    await Company.insert(*[
+        Company(account=account["id"], key=uuid.uuid4().hex[:16], name=f"Firma {n:03d}",
+                nip=f"{5260000000 + n}") for n in range(80)])
+    monkeypatch.setattr(companies, "SEARCH_COUNT_CAP", 50)
+    whole = [row["id"] for row in await companies._ordered(
+        tenancy.select(Company, scope, Company.id).where(old_condition("firma")), "name")]
+    assert len(whole) == 80
+    first = await companies.list_page(scope, "firma")
+    assert (first.total, first.more, first.pages, first.total_label) == (50, True, 2, "50+")
+    seen, total = await everything(scope, "firma")
+    assert seen == whole[:50] and total == 50
+    for number in ("2", "3", "999"):
+        last = await companies.list_page(scope, "firma", "name", number)
+        assert [row["id"] for row in last.rows] == whole[25:50] and last.next_cursor == ""
+    # Below the cap nothing changes, and the whole list (no search) is counted in full.
+    exact = await companies.list_page(scope, "firma 07")
+    assert (exact.total, exact.more, exact.total_label) == (10, False, "10")
+    assert (await companies.list_page(scope)).total == 80 + len(NAMES) + 1
+    monkeypatch.setattr(companies, "PICKER_LIMIT", 20)
+    picker = await companies.picker(scope, "firma")
+    assert (len(picker.rows), picker.total_label, picker.searchable) == (20, "50+", True)

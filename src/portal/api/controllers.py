@@ -80,7 +80,8 @@ class CompaniesApi(Controller):
         result = await companies.list_page(principal_of(request).scope, q, None, page, after)
         return CompanyPage(items=[_company(r) for r in await _full(request, result.rows)],
                            total=result.total, page=result.page, pages=result.pages,
-                           per_page=result.per_page, next_cursor=result.next_cursor)
+                           per_page=result.per_page, next_cursor=result.next_cursor,
+                           more=result.more)
 
     @get("/{company_id:uuid}", responses=ERRORS, summary="One company")
     async def get_company(self, request: Request, company_id: FromPath[UUID]) -> CompanyOut:

@@ -59,11 +59,14 @@ class CompanyOut(msgspec.Struct):
 
 class CompanyPage(msgspec.Struct):
     items: list[CompanyOut]
-    total: int
+    total: Annotated[int, msgspec.Meta(description=(
+        "Matching companies; a search (q) counts up to 1,000 (see more)"))]
     page: int
     pages: int
     per_page: int
     next_cursor: NextCursor = ""
+    more: Annotated[bool, msgspec.Meta(description=(
+        "More companies match the search than total (the count stopped at 1,000)"))] = False
 
 
 class CompanyIn(msgspec.Struct, forbid_unknown_fields=True):

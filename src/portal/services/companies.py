@@ -81,6 +81,20 @@ class CompanyPage(Keyed):
     #: Cursors of the pages after and before this one ("" at either end).
     next_cursor: str = ""
     prev_cursor: str = ""
+    #: More companies match the search than ``total`` (the count stopped at SEARCH_COUNT_CAP).
+    more: bool = False
+
+    @property
+    def total_label(self) -> str:
+        """The number shown: "1 000+" once a search's count stopped."""
+        return f"{self.total:,}".replace(",", "\u00a0") + "+" if self.more else str(self.total)
+
+
+#: A search counts its matches up to this many (40 pages): past it the list says "1 000+" and
+#: offers those pages (type more of the name for the others). Counting every match of a text
+#: that most names or NIPs contain ("526", "sp.") read all of a big account's companies on
+#: every keystroke; the whole list (no search) is counted in full, from the account's index.
+SEARCH_COUNT_CAP = 1000
 
 
 def parse_sort(raw: object) -> str:
@@ -156,9 +170,15 @@ class Picker:
     order) and, first, the ones already chosen (so a search never drops a choice)."""
 
     rows: list[dict[str, Any]]
-    #: Companies matching the query (all of them when nothing is typed).
+    #: Companies matching the query (all of them when nothing is typed; a search's count
+    #: stops at SEARCH_COUNT_CAP, and then ``more`` is set).
     total: int
     query: str
+    more: bool = False
+
+    @property
+    def total_label(self) -> str:
+        return f"{self.total:,}".replace(",", "\u00a0") + "+" if self.more else str(self.total)
 
     @property
     def searchable(self) -> bool:
@@ -180,10 +200,13 @@ async def picker(scope: Scope, query: str | None = None, chosen: object = ()) ->
     if condition is not None:
         selecting = selecting.where(condition)
     rows = await by_name(selecting).limit(PICKER_LIMIT)
-    total = len(rows)
-    if total == PICKER_LIMIT:
-        counting = tenancy.count(Company, scope)
-        total = await (counting if condition is None else counting.where(condition))
+    total, more = len(rows), False
+    if total == PICKER_LIMIT and condition is None:
+        total = await tenancy.count(Company, scope)
+    elif total == PICKER_LIMIT:  # a search: counted up to the cap, as the list counts
+        capped = tenancy.select(Company, scope, Company.id).where(condition)
+        total = len(await capped.limit(SEARCH_COUNT_CAP + 1))
+        more, total = total > SEARCH_COUNT_CAP, min(total, SEARCH_COUNT_CAP)
     wanted = [] if isinstance(chosen, str) else list(chosen or ())[:PICKER_LIMIT]
     keep = {parsed for raw in wanted if (parsed := tenancy.parse_id(raw)) is not None}
     keep -= {row["id"] for row in rows}
@@ -191,7 +214,7 @@ async def picker(scope: Scope, query: str | None = None, chosen: object = ()) ->
         kept = await by_name(tenancy.select(Company, scope, Company.id, Company.name,
                                             Company.nip).where(Company.id.is_in(list(keep))))
         rows = kept + rows
-    return Picker(rows=rows, total=total, query=text)
+    return Picker(rows=rows, total=total, query=text, more=more)
 
 
 async def existing(scope: Scope, ids: list[UUID]) -> set[UUID]:
@@ -254,14 +277,18 @@ async def list_page(
     wanted = parse_page(page)
     condition = search_condition(text, tenancy.account_id(scope))
     counting = tenancy.count(Company, scope)
-    if condition is not None:
-        counting = counting.where(condition)
 
     def selecting():  # a new query each time: Piccolo's where() adds to the query itself
         query = tenancy.select(Company, scope, *_LIST_COLUMNS)
         return query if condition is None else query.where(condition)
 
-    total = await counting
+    more = False
+    if condition is None:
+        total = await counting
+    else:
+        capped = tenancy.select(Company, scope, Company.id).where(condition)
+        total = len(await capped.limit(SEARCH_COUNT_CAP + 1))
+        more, total = total > SEARCH_COUNT_CAP, min(total, SEARCH_COUNT_CAP)
     pages = page_count(total, PER_PAGE)
     current = min(wanted, pages)
     rows = None
@@ -279,14 +306,25 @@ async def list_page(
     if rows is None:
         skipped = (current - 1) * PER_PAGE
         from_end = total - skipped - PER_PAGE  # rows after this page
-        if current > 1 and from_end < skipped:
-            rows = await _ordered(selecting(), sort, reverse=True).limit(
-                min(PER_PAGE, total - skipped)).offset(max(0, from_end))
-            rows.reverse()
+        # Not from the end when the count stopped: that is not where the matches end.
+        backwards = current > 1 and from_end < skipped and not more
+        limit = min(PER_PAGE, total - skipped) if backwards else PER_PAGE
+        offset = max(0, from_end) if backwards else skipped
+        if offset:
+            # The rows skipped are read as ids only (an index-only scan of the sort's index),
+            # then the page's 25 rows whole: the middle page of 20,000 skips 10,000 index
+            # entries instead of reading and sorting 20,000 rows (EXPLAIN: 40 -> 3 ms warm).
+            keys = tenancy.select(Company, scope, Company.id)
+            keys = _ordered(keys if condition is None else keys.where(condition), sort,
+                            reverse=backwards).limit(limit).offset(offset)
+            rows = await _ordered(tenancy.select(Company, scope, *_LIST_COLUMNS).where(
+                Company.id.is_in(keys)), sort, reverse=backwards)
         else:
-            rows = await _ordered(selecting(), sort).limit(PER_PAGE).offset(skipped)
+            rows = await _ordered(selecting(), sort, reverse=backwards).limit(limit)
+        if backwards:
+            rows.reverse()
     return CompanyPage(
-        rows=rows, total=total, page=current, pages=pages, query=text, sort=sort,
+        rows=rows, total=total, page=current, pages=pages, query=text, sort=sort, more=more,
         next_cursor=encode_cursor(sort, [rows[-1]["id"]]) if rows and current < pages else "",
         prev_cursor=encode_cursor(sort, [rows[0]["id"]]) if rows and current > 1 else "",
     )
