@@ -103,11 +103,13 @@ def running_process(command: list[str], *, env: dict[str, str] | None, log_path:
 
 @contextmanager
 def running_server(database_url: str, work_dir: Path, *extra_args: str,
-                   host_name: str = "127.0.0.1") -> Iterator[Server]:
+                   host_name: str = "127.0.0.1",
+                   settings: dict[str, str] | None = None) -> Iterator[Server]:
     """Start ``portal serve`` (plus ``extra_args``, e.g. ``--demo``); wait for /healthz; stop it
     with SIGTERM afterwards. ``host_name`` is the host of its base URL (the server listens on
     127.0.0.1 either way): passkey flows use "localhost", since browsers refuse an IP address
-    as WebAuthn's relying party id."""
+    as WebAuthn's relying party id. ``settings`` adds PORTAL_* variables of the test's own
+    (e.g. ``PORTAL_TRUSTED_PROXIES``)."""
     port = free_port()
     base_url = f"http://{host_name}:{port}"
     data_dir = work_dir / "data"
@@ -115,8 +117,8 @@ def running_server(database_url: str, work_dir: Path, *extra_args: str,
     server = Server(base_url=base_url, log_path=work_dir / "server.log")
     command = [sys.executable, "-m", "portal.cli", "serve", "--host", "127.0.0.1",
                "--port", str(port), *extra_args]
-    with running_process(command, env=server_environment(database_url, data_dir, base_url),
-                         log_path=server.log_path,
+    env = {**server_environment(database_url, data_dir, base_url), **(settings or {})}
+    with running_process(command, env=env, log_path=server.log_path,
                          ready_url=f"http://127.0.0.1:{port}/healthz",
                          name="portal serve"):
         yield server
