@@ -317,11 +317,14 @@ async def test_entries_are_read_in_the_wanted_language_with_polish_as_the_fallba
     await Application.insert(Application(slug="nowa", name="Nowa usługa", description="Opis",
                                          category="office", position=99))
     english = {row["slug"]: row for row in await catalogue.applications(scope, language="en")}
-    assert (english["e-faktury"]["name"], english["e-faktury"]["polish"]) == ("e-Invoices", False)
-    assert english["nowa"]["name"] == "Nowa usługa" and english["nowa"]["polish"]
+    e_invoices = english["e-faktury"]
+    assert (e_invoices["name"], e_invoices["name_polish"], e_invoices["description_polish"]
+            ) == ("e-Invoices", False, False)
+    assert english["nowa"]["name"] == "Nowa usługa"
+    assert english["nowa"]["name_polish"] and english["nowa"]["description_polish"]
     for language in ("pl", "de", None, "'; drop"):
         rows = {r["slug"]: r for r in await catalogue.applications(scope, language=language)}
-        assert rows["e-faktury"]["name"] == "e-Faktury" and rows["e-faktury"]["polish"]
+        assert rows["e-faktury"]["name"] == "e-Faktury" and rows["e-faktury"]["name_polish"]
     offer = await catalogue.trial_offer(scope, "en")
     assert offer["name"] == "e-Invoices"
     await catalogue.start_trial(SETTINGS, scope, "e-place", CLIENT)
@@ -337,3 +340,15 @@ async def test_a_translation_is_only_ever_the_catalogues_own(seeded):
     assert await ApplicationTranslation.count() == before == len(catalogue.TRANSLATIONS["en"])
     await Application.delete().where(Application.slug == "sklep")
     assert await ApplicationTranslation.count() == before - 1  # cascades with its entry
+
+
+async def test_a_name_and_a_description_fall_back_to_polish_each_on_its_own(seeded):
+    from portal.tables import ApplicationTranslation
+
+    scope, _ = await owner_scope()
+    await ApplicationTranslation.update({ApplicationTranslation.name: ""}).where(
+        ApplicationTranslation.application.is_in(
+            Application.select(Application.id).where(Application.slug == "e-place")))
+    row = {r["slug"]: r for r in await catalogue.applications(scope, language="en")}["e-place"]
+    assert (row["name"], row["name_polish"]) == ("e-Płace", True)
+    assert row["description"].startswith("HR and payroll") and not row["description_polish"]

@@ -21,6 +21,45 @@ async def seeded() -> None:
 
 
 
+
+async def test_an_untranslated_name_on_an_english_page_is_marked_polish_wherever_it_shows(client):
+    """Names fall back to Polish like descriptions do, and say so (``lang="pl"``) for screen
+    readers and hyphenation: the catalogue, the home banner, recently used, products; the items
+    of an order are the order's own Polish text."""
+    from portal.tables import Application, ApplicationTranslation
+    from tests.views.test_customer import make_order
+
+    _, account = await owner_signed_in(client)
+    await ApplicationTranslation.delete().where(ApplicationTranslation.application.is_in(
+        Application.select(Application.id).where(Application.slug.is_in(["e-faktury",
+                                                                         "akademia"]))))
+    english = {"Accept-Language": "en"}
+    untranslated = '<span lang="pl">e-Faktury</span>'
+    home = (await client.get("/", headers=english)).text
+    assert f"Try it for free: {untranslated}</h2>" in home
+    assert f'<span class="visually-hidden"> {untranslated}</span>' in home
+    apps = (await client.get("/apps", headers=english)).text
+    assert f'<h2 id="app-e-faktury">{untranslated}</h2>' in apps
+    assert '<h2 id="app-akademia"><span lang="pl">Akademia</span></h2>' in apps
+    assert '<h2 id="app-e-place">e-Payroll</h2>' in apps  # translated: not marked
+    fragment = (await client.get("/apps?category=knowledge", headers={**english, **HTMX})).text
+    assert '<span lang="pl">Akademia</span>' in fragment
+
+    await client.post_form("/apps/akademia/open", {})
+    home = (await client.get("/", headers=english)).text
+    assert '<button type="submit" class="app-tile"><span lang="pl">Akademia</span></button>' in home
+    await client.post_form("/apps/e-faktury/trial", {})
+    products = (await client.get("/products", headers=english)).text
+    assert f'<th scope="row">{untranslated}</th>' in products
+    order_id = await make_order(account["id"])
+    order = (await client.get(f"/orders/{order_id}", headers=english)).text
+    assert '<th scope="row" lang="pl">e-faktury — licencja</th>' in order
+
+    for path in ("/", "/apps", "/products", f"/orders/{order_id}"):  # Polish pages: no marks
+        polish = (await client.get(path)).text
+        assert '<span lang="pl">' not in polish and 'row" lang="pl"' not in polish, path
+
+
 # --- home ----------------------------------------------------------------------------------------
 
 

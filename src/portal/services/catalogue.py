@@ -157,10 +157,12 @@ def _language(language: str | None) -> str:
 
 
 #: The columns a listing shows in the wanted language, with Polish as the fallback; ``t`` is
-#: the entry's translation row (LEFT JOIN _TRANSLATED), ``polish`` whether the texts are Polish.
+#: the entry's translation row (LEFT JOIN _TRANSLATED); ``name_polish`` and ``description_polish``
+#: say which texts fell back to Polish (a page in another language marks them ``lang="pl"``).
 _TEXTS = """COALESCE(NULLIF(t.name, ''), a.name) AS name,
        COALESCE(NULLIF(t.description, ''), a.description) AS description,
-       (t.id IS NULL) AS polish"""
+       (NULLIF(t.name, '') IS NULL) AS name_polish,
+       (NULLIF(t.description, '') IS NULL) AS description_polish"""
 _TRANSLATED = "LEFT JOIN application_translation t ON t.application = a.id AND t.language = {}"
 
 
