@@ -26,6 +26,7 @@ from e2e.server import Server
 from portal.tables import CompanyAccess, Identity, Invitation, Membership
 from portal.testing import factories
 
+DASH = "\u2013"
 NEW_PASSWORD = "siedem sów siedzi na starym dębie"
 
 
@@ -285,3 +286,40 @@ async def test_accessibility_of_every_people_screen(page: Page, make_person):
     await expect(switcher.toggle).to_contain_text("Konto Zapraszające")
     assert path_of(page) == "/"
     assert await membership(owner.identity_id, inviter.account["id"]) is not None
+
+
+async def test_the_people_list_is_paged_by_keyboard_by_key(page: Page, make_person):
+    """An office with 60 people pages through them by name with the keyboard alone: forwards
+    twice and back once, nobody shown twice, the address bookmarkable at every step."""
+    owner: Person = await make_person(label="biuro", account_name="Biuro Stronicowane")
+    for n in range(60):
+        person = await factories.identity(unique_email(f"osoba{n:02d}"), first_name="Anna",
+                                          last_name=("Nowak", "Łoś", "Zając")[n % 3])
+        await factories.membership(person, owner.account["id"], "member")
+    await LoginPage(page).sign_in(owner.email, owner.password)
+    people = await PeoplePage(page).open("sort=name")
+    await expect(people.summary).to_have_text(f"Osoby 1{DASH}25 z 61")
+
+    async def shown() -> list[str]:
+        return [await cell.inner_text() for cell in
+                await people.table.get_by_role("rowheader").all()]
+
+    pages = [await shown()]
+    for expected in (f"Osoby 26{DASH}50 z 61", f"Osoby 51{DASH}61 z 61"):
+        following = page.get_by_role("link", name="Następna strona", exact=True)
+        await tab_to(page, following, max_presses=200)
+        await page.keyboard.press("Enter")
+        await expect(people.summary).to_have_text(expected)
+        assert "after=" in page.url  # the link's cursor: read by key, and bookmarkable
+        pages.append(await shown())
+    everyone = [name for shown_page in pages for name in shown_page]
+    assert len(everyone) == len(set(everyone)) == 61
+    previous = page.get_by_role("link", name="Poprzednia strona", exact=True)
+    await tab_to(page, previous, max_presses=200)
+    await page.keyboard.press("Enter")
+    await expect(people.summary).to_have_text(f"Osoby 26{DASH}50 z 61")
+    assert await shown() == pages[1]
+    await page.reload()  # the address alone (no JavaScript state) gives the same page
+    await expect(people.summary).to_have_text(f"Osoby 26{DASH}50 z 61")
+    assert await shown() == pages[1]
+    await axe.assert_no_serious_violations(page)

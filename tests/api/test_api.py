@@ -6,7 +6,7 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from portal.tables import ApiKey, AuditEvent, Company
+from portal.tables import ApiKey, AuditEvent, Company, Invitation
 from portal.testing import factories
 from tests.api.conftest import bearer, make_key
 
@@ -220,6 +220,34 @@ async def test_the_company_list_is_walked_by_key_without_skipping_or_repeating(c
     assert [a["page"] for a in answers] == [1, 2, 3] and answers[-1]["next_cursor"] == ""
 
 
+async def test_the_people_are_walked_by_key_without_invitations_or_repeats(client, owner):
+    identity_id, account = owner
+    for n in range(57):  # ties on the name too: the email, then the id, break them
+        person = await factories.identity(f"osoba{n:02d}@example.com", first_name="Anna",
+                                          last_name=("Nowak", "Łoś")[n % 2])
+        await factories.membership(person, account["id"], "member")
+    await Invitation.insert(*[
+        Invitation(account=account["id"], email=f"zaproszona{n}@example.com", role="member",
+                   token_hash=f"{n:064d}", expires_at=datetime.now(UTC) + timedelta(days=7))
+        for n in range(5)])
+    secret = await make_key(identity_id, account)
+    seen, answers = await _walk(client, "/api/v1/people", secret)
+    by_number = []
+    for number in range(1, answers[0]["pages"] + 1):
+        body = (await client.get(f"/api/v1/people?page={number}",
+                                 headers=bearer(secret))).json()
+        by_number += [item["id"] for item in body["items"]]
+    # The key's own identity and the 57: invitations are not people of the account yet.
+    assert len(seen) == 58 == len(set(seen)) == answers[0]["total"] and seen == by_number
+    assert [a["page"] for a in answers] == [1, 2, 3] and answers[-1]["next_cursor"] == ""
+    assert not any("zaproszona" in item["email"] for a in answers for item in a["items"])
+    for cursor in ("x", "W10", answers[1]["next_cursor"] + "A", answers[0]["next_cursor"]):
+        fallback = await client.get("/api/v1/people", params={"page": 3, "after": cursor},
+                                    headers=bearer(secret))
+        assert fallback.status_code == 200, cursor
+        assert fallback.json()["items"] == answers[2]["items"], cursor
+
+
 async def test_the_audit_log_is_walked_by_key_and_a_bad_cursor_falls_back(client, owner):
     identity_id, account = owner
     at = datetime.now(UTC)
@@ -250,7 +278,8 @@ async def test_the_audit_log_is_walked_by_key_and_a_bad_cursor_falls_back(client
 
 async def test_the_openapi_document_describes_the_cursors(client):
     schema = (await client.get("/api/v1/schema/openapi.json")).json()
-    for path, page in (("/api/v1/companies", "CompanyPage"), ("/api/v1/audit", "AuditPage")):
+    for path, page in (("/api/v1/companies", "CompanyPage"), ("/api/v1/audit", "AuditPage"),
+                       ("/api/v1/people", "PeoplePage")):
         parameters = {p["name"]: p for p in schema["paths"][path]["get"]["parameters"]}
         assert "next_cursor" in parameters["after"]["description"], path
         body = schema["components"]["schemas"][page]["properties"]

@@ -130,13 +130,16 @@ class PeopleApi(Controller):
     tags = ["people"]
 
     @get("/", responses=ERRORS, summary="The account's people, a page at a time")
-    async def list_people(self, request: Request, page: Page = 1, q: Query = "") -> PeoplePage:
-        result = await people.list_page(principal_of(request).scope, q, None, page)
+    async def list_people(self, request: Request, page: Page = 1, q: Query = "",
+                          after: After = "") -> PeoplePage:
+        result = await people.list_page(principal_of(request).scope, q, None, page,
+                                        after=after, members_only=True)
         items = [PersonOut(id=r["id"], email=r["email"], name=r["name"], role=r["role"],
                            company_count=r["company_count"])
-                 for r in result.rows if r["status"] == "active"]
+                 for r in result.rows]
         return PeoplePage(items=items, total=result.total, page=result.page,
-                          pages=result.pages, per_page=result.per_page)
+                          pages=result.pages, per_page=result.per_page,
+                          next_cursor=result.next_cursor)
 
     @get("/{membership_id:uuid}", responses=ERRORS, summary="One person and their access")
     async def get_person(self, request: Request, membership_id: FromPath[UUID]) -> PersonDetail:

@@ -117,6 +117,7 @@ class PeoplePage(msgspec.Struct):
     page: int
     pages: int
     per_page: int
+    next_cursor: NextCursor = ""
 
 
 class AuditEventOut(msgspec.Struct):

@@ -263,7 +263,7 @@ def _ordered(query, sort: str, *, reverse: bool = False):
 
 async def list_page(
     scope: Scope, query: str | None = None, sort: object = None, page: object = None,
-    after: object = None, before: object = None,
+    after: object = None, before: object = None, *, per_page: int = PER_PAGE,
 ) -> CompanyPage:
     """One page of the account's companies matching ``query``, in ``sort`` order.
 
@@ -289,7 +289,7 @@ async def list_page(
         capped = tenancy.select(Company, scope, Company.id).where(condition)
         total = len(await capped.limit(SEARCH_COUNT_CAP + 1))
         more, total = total > SEARCH_COUNT_CAP, min(total, SEARCH_COUNT_CAP)
-    pages = page_count(total, PER_PAGE)
+    pages = page_count(total, per_page)
     current = min(wanted, pages)
     rows = None
     for raw, backwards in ((after, False), (before, True)):
@@ -297,18 +297,18 @@ async def list_page(
         if edge is not None and 1 < current < pages + (not backwards):
             keyed = selecting().where(_beyond(sort, edge[0], tenancy.account_id(scope),
                                             before=backwards))
-            rows = await _ordered(keyed, sort, reverse=backwards).limit(PER_PAGE)
+            rows = await _ordered(keyed, sort, reverse=backwards).limit(per_page)
             if backwards:
                 rows.reverse()
-            if len(rows) == (PER_PAGE if current < pages else total - (pages - 1) * PER_PAGE):
+            if len(rows) == (per_page if current < pages else total - (pages - 1) * per_page):
                 break  # the page the link promised; anything else: count from an end
             rows = None
     if rows is None:
-        skipped = (current - 1) * PER_PAGE
-        from_end = total - skipped - PER_PAGE  # rows after this page
+        skipped = (current - 1) * per_page
+        from_end = total - skipped - per_page  # rows after this page
         # Not from the end when the count stopped: that is not where the matches end.
         backwards = current > 1 and from_end < skipped and not more
-        limit = min(PER_PAGE, total - skipped) if backwards else PER_PAGE
+        limit = min(per_page, total - skipped) if backwards else per_page
         offset = max(0, from_end) if backwards else skipped
         if offset:
             # The rows skipped are read as ids only (an index-only scan of the sort's index),
@@ -325,6 +325,7 @@ async def list_page(
             rows.reverse()
     return CompanyPage(
         rows=rows, total=total, page=current, pages=pages, query=text, sort=sort, more=more,
+        per_page=per_page,
         next_cursor=encode_cursor(sort, [rows[-1]["id"]]) if rows and current < pages else "",
         prev_cursor=encode_cursor(sort, [rows[0]["id"]]) if rows and current > 1 else "",
     )

@@ -17,7 +17,7 @@ from portal.db import ENGINE
 from portal.services import audit, companies, tenancy
 from portal.services.errors import DomainError, NotFound
 from portal.services.membership import LEVELS, NO_ACCESS, locked_member, require_manage
-from portal.services.paging import page_count, parse_page
+from portal.services.paging import Keyed
 from portal.services.scope import Client, Scope
 from portal.tables import Company, CompanyAccess, Membership
 
@@ -43,7 +43,7 @@ class AllCompaniesRole(DomainError):
 
 
 @dataclass(frozen=True)
-class AccessPage:
+class AccessPage(Keyed):
     """A page of the access matrix: companies of the account with the person's level."""
 
     rows: list[dict[str, Any]]
@@ -52,32 +52,23 @@ class AccessPage:
     pages: int
     query: str
     per_page: int = MATRIX_PER_PAGE
-
-
-async def _company_page(scope: Scope, query: str | None, page: object) -> tuple[list, int, int,
-                                                                                int, str]:
-    text = companies.clean_query(query)
-    condition = companies.search_condition(text)
-    counting = tenancy.count(Company, scope)
-    selecting = tenancy.select(Company, scope, Company.id, Company.name, Company.nip,
-                               Company.is_main)
-    if condition is not None:
-        counting = counting.where(condition)
-        selecting = selecting.where(condition)
-    total = await counting
-    pages = page_count(total, MATRIX_PER_PAGE)
-    current = min(parse_page(page), pages)
-    rows = await companies._ordered(selecting, "name").limit(MATRIX_PER_PAGE).offset(
-        (current - 1) * MATRIX_PER_PAGE)
-    return rows, total, current, pages, text
+    #: Cursors of the pages after and before this one ("" at either end).
+    next_cursor: str = ""
+    prev_cursor: str = ""
 
 
 async def access_page(scope: Scope, membership_id: UUID | None, query: str | None = None,
-                      page: object = None) -> AccessPage:
-    """The companies (one page, searchable) with ``membership_id``'s level on each; with no
-    membership (the add form) every level is "no access"."""
+                      page: object = None, after: object = None,
+                      before: object = None) -> AccessPage:
+    """The companies (one page, searchable, by name) with ``membership_id``'s level on each;
+    with no membership (the add form) every level is "no access". The companies are the
+    company list's page (read by key after or before a cursor of the page shown, from the
+    nearer end by number), so page 400 of an office's 20,000 companies costs what page 2
+    does: a count, the page, and the levels of its 50 companies."""
     require_manage(scope)
-    rows, total, current, pages, text = await _company_page(scope, query, page)
+    listing = await companies.list_page(scope, query, "name", page, after, before,
+                                        per_page=MATRIX_PER_PAGE)
+    rows = listing.rows
     levels: dict[UUID, str] = {}
     if membership_id is not None and rows:
         granted = await CompanyAccess.select(CompanyAccess.company, CompanyAccess.level).where(
@@ -87,7 +78,9 @@ async def access_page(scope: Scope, membership_id: UUID | None, query: str | Non
         levels = {row["company"]: row["level"] for row in granted}
     for row in rows:
         row["level"] = levels.get(row["id"], NO_ACCESS)
-    return AccessPage(rows=rows, total=total, page=current, pages=pages, query=text)
+    return AccessPage(rows=rows, total=listing.total, page=listing.page, pages=listing.pages,
+                      query=listing.query, next_cursor=listing.next_cursor,
+                      prev_cursor=listing.prev_cursor)
 
 
 async def my_access(scope: Scope) -> dict[str, Any]:

@@ -52,7 +52,7 @@ VIEW = {"permission": Permission.PEOPLE_VIEW}
 MANAGE = {"permission": Permission.PEOPLE_MANAGE}
 AUDIT = {"permission": Permission.AUDIT_VIEW}
 
-LIST_PARAMS = ("q", "sort", "role", "status", "mfa", "page")
+LIST_PARAMS = ("q", "sort", "role", "status", "mfa", "page", "after", "before")
 LEVEL_PREFIX = "level-"
 
 
@@ -94,7 +94,8 @@ def setting_all(form: Any) -> bool:
 async def _listing(request: Request, values: dict[str, str | None]) -> people.PeoplePage:
     return await people.list_page(
         scope_of(request), values.get("q"), values.get("sort"), values.get("page"),
-        values.get("role"), values.get("status"), values.get("mfa"),
+        values.get("role"), values.get("status"), values.get("mfa"), values.get("after"),
+        values.get("before"),
     )
 
 
@@ -294,12 +295,14 @@ class UsersController(Controller):
     async def _person_context(self, request: Request, person: dict[str, Any], *,
                               errors: dict[str, str] | None = None, saved: str | None = None,
                               matrix_query: str | None = None,
-                              matrix_page: str | None = None) -> dict[str, Any]:
+                              matrix_page: str | None = None,
+                              matrix_cursors: tuple[str | None, str | None] = (None, None),
+                              ) -> dict[str, Any]:
         scope = scope_of(request)
         matrix = None
         if not person["all_companies"]:
             matrix = await company_access.access_page(scope, person["id"], matrix_query,
-                                                      matrix_page)
+                                                      matrix_page, *matrix_cursors)
         roles = membership_changes.assignable_roles(scope)
         return {
             "title": "Osoba",
@@ -353,7 +356,9 @@ class UsersController(Controller):
         return render(request, "person.html",
                       await self._person_context(request, person,
                                                  matrix_query=_query(request, "q"),
-                                                 matrix_page=_query(request, "page")),
+                                                 matrix_page=_query(request, "page"),
+                                                 matrix_cursors=(_query(request, "after"),
+                                                                 _query(request, "before"))),
                       partial="partials/person_access.html")
 
     @post("/{membership_id:str}/access", opt=MANAGE)
