@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import re
 import statistics
 import time
@@ -27,41 +28,106 @@ from portal import db
 from portal.services import people
 from portal.testing.database import _with_database, server_url
 
-_OLD_NAME = ("nullif(lower(btrim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, "
-             "''))), '')")
+# The people list as it was before it paged by key (issue 20, services/people.py before the
+# people_pages migration): members and invitations unioned, counted by a window function,
+# sorted whole and cut by OFFSET. Kept here verbatim so the pair runs on one database.
+_OLD_NAME = "people.sort_name"
+_OLD_EMAIL = 'people.search COLLATE "C"'
+#: A lookup per person by primary key: as a join, PostgreSQL hashes all 200,000 identities of a
+#: vendor's database to sort one account's 5,000 people (190 ms against 10 ms).
+_OLD_LAST_LOGIN = "(SELECT l.last_login_at FROM identity l WHERE l.id = people.identity_id)"
+
+#: Each sort as its keys: (expression over the narrow rows, direction). ``search`` starts with
+#: the lower-cased email, so it orders by email; ``i`` (identity) and ``p`` (profile) are joined
+#: in the first step only when a key or filter names them (the planner drops unused joins).
+_OLD_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
+    "email": ((_OLD_EMAIL, "ASC"), ("people.id", "ASC")),
+    "-email": ((_OLD_EMAIL, "DESC"), ("people.id", "ASC")),
+    "name": ((_OLD_NAME, "ASC NULLS LAST"), (_OLD_EMAIL, "ASC"), ("people.id", "ASC")),
+    "-name": ((_OLD_NAME, "DESC NULLS LAST"), (_OLD_EMAIL, "ASC"), ("people.id", "ASC")),
+    "role": (("CASE people.role WHEN 'owner' THEN 0 WHEN 'admin' THEN 1 ELSE 2 END", "ASC"),
+             (_OLD_EMAIL, "ASC"), ("people.id", "ASC")),
+    "last_login": ((_OLD_LAST_LOGIN, "DESC NULLS LAST"), (_OLD_EMAIL, "ASC"),
+                   ("people.id", "ASC")),
+    "newest": (("people.created_at", "DESC"), ("people.id", "ASC")),
+}
+
+_OLD_HAS_PASSKEY = "EXISTS (SELECT 1 FROM passkey k WHERE k.identity = i.id)"
+_OLD_MFA_MISSING = f"""people.status = 'active' AND NOT CASE {{}}
+    WHEN 'passkey' THEN {_OLD_HAS_PASSKEY}
+    WHEN 'app' THEN i.totp_confirmed_at IS NOT NULL OR {_OLD_HAS_PASSKEY}
+    WHEN 'any' THEN i.totp_confirmed_at IS NOT NULL OR i.mfa_email_enabled OR {_OLD_HAS_PASSKEY}
+    ELSE true END"""
+
+# Members and (for those who manage people) pending invitations, as one list, in two steps:
+# narrow rows are filtered, counted, sorted and cut to a page; only that page is joined with
+# the identity, profile and invitation details. The account id is the first placeholder
+# (tenancy.raw), repeated for the invitations and the company count.
+_OLD_PEOPLE = """
+WITH people AS (
+    SELECT m.id, 'active' AS status, m.role, m.created_at, m.search_text AS search,
+           m.identity AS identity_id, m.sort_name
+    FROM membership m
+    WHERE m.account = {}
+    UNION ALL
+    SELECT v.id, 'invited', v.role, v.created_at, lower(v.email), NULL, NULL
+    FROM invitation v
+    WHERE v.account = {} AND v.state = 'pending' AND {}
+), found AS (
+    SELECT people.*, count(*) OVER () AS total, KEYS
+    FROM people
+    LEFT JOIN identity i ON i.id = people.identity_id
+    LEFT JOIN profile p ON p.identity = people.identity_id
+    WHERE ({} = '' OR people.search LIKE lower({}))
+      AND ({} = '' OR people.role = {})
+      AND ({} = '' OR people.status = {})
+      AND (MFA)
+    ORDER BY ORDER
+    LIMIT {} OFFSET {}
+)
+SELECT found.id, found.status, found.role, found.created_at, found.identity_id, found.total,
+       coalesce(i.email, v.email) AS email,
+       btrim(coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) AS name,
+       i.last_login_at, coalesce(i.totp_confirmed_at IS NOT NULL, false) AS has_app,
+       coalesce(i.mfa_email_enabled, false) AS has_email,
+       coalesce(EXISTS (SELECT 1 FROM passkey k WHERE k.identity = i.id), false)
+           AS has_passkey,
+       v.expires_at, coalesce(v.expires_at <= now(), false) AS lapsed,
+       CASE WHEN found.role IN ('owner', 'admin') THEN
+                (SELECT count(*) FROM company c WHERE c.account = {})
+            WHEN found.status = 'invited' THEN
+                (SELECT count(*) FROM jsonb_each_text(v.company_levels) AS level
+                 WHERE level.value <> 'none')
+            ELSE (SELECT count(*) FROM company_access ca WHERE ca.membership = found.id)
+       END::int AS company_count
+FROM found
+LEFT JOIN identity i ON i.id = found.identity_id
+LEFT JOIN profile p ON p.identity = found.identity_id
+LEFT JOIN invitation v ON v.id = found.id AND found.status = 'invited'
+ORDER BY FINAL
+"""
 
 
-def _people_before() -> str:
-    """The people list's statement as it was: the company count as a cross join (run once
-    per row of the page by a nested loop), the name key from the joined profile."""
-    template = people._PEOPLE
-    for old, new in [
-        ("THEN\n                (SELECT count(*) FROM company c WHERE c.account = {})",
-         "THEN every.companies"),
-        ("LEFT JOIN invitation v ON v.id = found.id AND found.status = 'invited'\n",
-         "LEFT JOIN invitation v ON v.id = found.id AND found.status = 'invited'\n"
-         "CROSS JOIN (SELECT count(*) AS companies FROM company c WHERE c.account = {}) "
-         "AS every\n"),
-    ]:
-        assert old in template, old
-        template = template.replace(old, new)
-    return template
-
-
-def _people_sql(template: str, sort: str, before: bool) -> str:
-    keys = people._ORDER[sort]
-    if before:
-        keys = tuple((_OLD_NAME if expr == people._NAME else
-                      "i.last_login_at" if expr == people._LAST_LOGIN else expr, direction)
-                     for expr, direction in keys)
-    sql = (template.replace("KEYS", ", ".join(f"{e} AS sort_{n}" for n, (e, _) in enumerate(keys)))
+def _people_before(sort: str, mfa: bool = False) -> str:
+    keys = _OLD_ORDER[sort]
+    sql = (_OLD_PEOPLE.replace("KEYS", ", ".join(f"{e} AS sort_{n}"
+                                                 for n, (e, _) in enumerate(keys)))
            .replace("ORDER BY ORDER", "ORDER BY " + ", ".join(
                f"sort_{n} {d}" for n, (_, d) in enumerate(keys)))
            .replace("ORDER BY FINAL", "ORDER BY " + ", ".join(
                f"found.sort_{n} {d}" for n, (_, d) in enumerate(keys)))
-           .replace("(MFA)", "(true)"))
+           .replace("(MFA)", f"({_OLD_MFA_MISSING})" if mfa else "(true)"))
+    return _numbered(sql)
+
+
+def _numbered(sql: str) -> str:
     counter = iter(range(1, 100))
     return re.sub(r"\{\}", lambda _: f"${next(counter)}", sql)
+
+
+def _after(statement) -> tuple[str, tuple]:
+    """A statement of today's people list (people.count_statement / page_statement)."""
+    return _numbered(statement.sql), tuple(statement.args)
 
 
 _COMPANY_COLUMNS = "SELECT id, name, nip, key, is_main, city FROM company WHERE account = $1 "
@@ -83,17 +149,60 @@ async def pairs(con: asyncpg.Connection) -> list[tuple[str, tuple, tuple]]:
     session = await con.fetchrow(
         "SELECT last_seen_at, id FROM session WHERE identity = $1 "
         "ORDER BY last_seen_at DESC, id DESC OFFSET 4979 LIMIT 1", owner)
-    before_people, after_people = _people_before(), people._PEOPLE
-
-    def people_args(offset: int) -> tuple:
-        return (account, account, True, "", "%%", "", "", "", "", 25, offset, account)
-
     result = []
-    for label, sort, offset in [("people by name, first page", "name", 0),
-                                ("people, last page, names descending", "-name", 4975),
-                                ("people by last sign-in, first page", "last_login", 0)]:
-        result.append((label, (_people_sql(before_people, sort, True), people_args(offset)),
-                       (_people_sql(after_people, sort, False), people_args(offset))))
+    people_edge = await con.fetchval(  # the last person of page 100 by name
+        "SELECT id FROM membership WHERE account = $1 ORDER BY coalesce(sort_name, "
+        "E'\\U0010FFFF'), search_text COLLATE \"C\", id OFFSET 2499 LIMIT 1", account)
+    total = await con.fetchval(
+        "SELECT (SELECT count(*) FROM membership WHERE account = $1) + (SELECT count(*) FROM "
+        "invitation WHERE account = $1 AND state = 'pending')", account)
+    last = (total - 1) // 25 * 25  # rows before the last page
+
+    def old(sort: str, offset: int, *, q: str = "", role: str = "", status: str = "",
+            mfa: str = "") -> list[tuple[str, tuple]]:
+        pattern = "%" + q + "%" if q else "%%"
+        return [(_people_before(sort, bool(mfa)),
+                 (account, account, True, q, pattern, role, role, status, status,
+                  *((mfa,) if mfa else ()), 25, offset, account))]
+
+    def new(sort: str, *, q: str = "", role: str = "", mfa: str = "", nobody: bool = False,
+            **where) -> list[tuple[str, tuple]]:
+        found = people.Filters(account_id=account, text=q, role=role, mfa=bool(mfa),
+                               policy=mfa or "none", members=True, invitations=not mfa)
+        counting = [_after(people.count_statement(found))]
+        # A count of 0 needs no page (people.list_page skips it).
+        return counting if nobody else [*counting,
+                                        _after(people.page_statement(found, sort, **where))]
+
+    for label, before, after in [
+        ("people by email (the default), first page", old("email", 0), new("email")),
+        ("people by name, first page", old("name", 0), new("name")),
+        ("people by name, page 101 (OFFSET 2,500 vs after page 100's last person)",
+         old("name", 2500), new("name", edge=people_edge)),
+        ("people, last page, names descending", old("-name", last),
+         new("-name", reverse=True, limit=total - last)),
+        ("people by last sign-in, first page", old("last_login", 0), new("last_login")),
+        ("people filtered by role (admins), by role", old("role", 0, role="admin"),
+         new("role", role="admin")),
+        ("people missing the second factor (policy: app)", old("email", 0, mfa="app"),
+         new("email", mfa="app")),
+        ("people search “kowal”", old("email", 0, q="kowal"), new("email", q="kowal")),
+        ("people search, no match", old("email", 0, q="nie ma takiej osoby"),
+         new("email", q="nie ma takiej osoby", nobody=True)),
+    ]:
+        result.append((label, before, after))
+    matrix_edge = await con.fetchval(  # the last company of the matrix's page 200 (50 a page)
+        "SELECT id FROM company WHERE account = $1 ORDER BY sort_name, id OFFSET 9999 LIMIT 1",
+        account)
+    matrix = "SELECT id, name, nip, key, is_main, city FROM company WHERE account = $1 "
+    result.append((
+        "access matrix page 201 (OFFSET 10,000 vs after page 200's last company)",
+        [("SELECT count(*) FROM company WHERE account = $1", (account,)),
+         (matrix + "ORDER BY sort_name, id LIMIT 50 OFFSET 10000", (account,))],
+        [("SELECT count(*) FROM company WHERE account = $1", (account,)),
+         (matrix + "AND (sort_name, id) > (SELECT e.sort_name, e.id FROM company e "  # noqa: S608
+          "WHERE e.id = $2 AND e.account = $1) ORDER BY sort_name, id LIMIT 50",
+          (account, matrix_edge))]))
     for word in ("piek", "nie ma takiej firmy"):
         result.append((
             f"company search “{word}”: the count",
@@ -131,22 +240,31 @@ async def pairs(con: asyncpg.Connection) -> list[tuple[str, tuple, tuple]]:
     return result
 
 
-async def measure(url: str, rounds: int) -> list[tuple[str, list[float], list[float]]]:
+def _statements(side) -> list[tuple[str, tuple]]:
+    """One side of a pair: a statement (sql, args), or several run one after another."""
+    return [side] if isinstance(side[0], str) else list(side)
+
+
+async def measure(url: str, rounds: int, only_people: bool = False
+                  ) -> list[tuple[str, list[float], list[float]]]:
     con = await asyncpg.connect(**db.connect_kwargs(url))
     try:
         await con.execute("SET plan_cache_mode = force_custom_plan")
         figures = []
-        for label, (before_sql, before_args), (after_sql, after_args) in await pairs(con):
+        for label, before_side, after_side in await pairs(con):
+            if only_people and not label.startswith(PEOPLE_LABELS):
+                continue
+            before_run, after_run = _statements(before_side), _statements(after_side)
             before, after = [], []
-            old = await con.fetch(before_sql, *before_args)  # warm both, and compare rows
-            new = await con.fetch(after_sql, *after_args)
+            old = [await con.fetch(sql, *args) for sql, args in before_run]  # warm both
+            new = [await con.fetch(sql, *args) for sql, args in after_run]
             if "OFFSET" in label:  # by key: the very rows the OFFSET gave
-                assert [tuple(r) for r in old] == [tuple(r) for r in new], label
+                assert [r["id"] for r in old[-1]] == [r["id"] for r in new[-1]], label
             for _ in range(rounds):
-                for sql, args, into in ((before_sql, before_args, before),
-                                        (after_sql, after_args, after)):
+                for run, into in ((before_run, before), (after_run, after)):
                     start = time.perf_counter()
-                    await con.fetch(sql, *args)
+                    for sql, args in run:
+                        await con.fetch(sql, *args)
                     into.append(time.perf_counter() - start)
             figures.append((label, before, after))
         return figures
@@ -154,15 +272,26 @@ async def measure(url: str, rounds: int) -> list[tuple[str, list[float], list[fl
         await con.close()
 
 
+#: The pairs of the people list and the access matrix (``--people``).
+PEOPLE_LABELS = ("people", "access matrix")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--scale", type=float, default=1.0)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--database", help="a copy of the kept database to measure on "
+                        "(default portal_scale_<scale>)")
+    parser.add_argument("--people", action="store_true", help="only the people list and "
+                        "the access matrix; writes the \"People at vendor scale\" section")
     args = parser.parse_args()
-    name = "portal_scale_" + f"{args.scale:g}".replace(".", "_")
+    name = args.database or "portal_scale_" + f"{args.scale:g}".replace(".", "_")
     with server_url() as admin_url:
-        figures = asyncio.run(measure(_with_database(admin_url, name), args.rounds))
+        load = os.getloadavg()
+        figures = asyncio.run(measure(_with_database(admin_url, name), args.rounds,
+                                      args.people))
+        load = [max(a, b) for a, b in zip(load, os.getloadavg(), strict=True)]
     lines = ["| statement (big account) | before: median / p95 | after: median / p95 | ratio |",
              "|---|---|---|---|"]
     for label, before, after in figures:
@@ -171,17 +300,23 @@ def main() -> None:
         aq = sorted(after)[int(0.95 * (len(after) - 1))] * 1000
         lines.append(f"| {label} | {b:.1f} / {bq:.1f} ms | {a:.1f} / {aq:.1f} ms | "
                      f"**{b / a:.1f}x** |")
+    command = (f"python -m bench.scale_queries --scale {args.scale:g} --rounds {args.rounds}"
+               + (f" --database {args.database}" if args.database else "")
+               + (" --people" if args.people else ""))
     body = f"""
-`python -m bench.scale_queries --scale {args.scale:g} --rounds {args.rounds}` on {machine()}, \
-{datetime.now(UTC):%Y-%m-%d}, on the database `bench/scale.py --keep` left. Each pair ran in \
-turn, {args.rounds} times, on one connection with custom plans, timed at the client (the \
-statements alone, no HTTP or rendering).
+`{command}` on {machine()}, {datetime.now(UTC):%Y-%m-%d}, load average (1/5/15 min, the \
+higher of start and end) {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}, on the database \
+`bench/scale.py --keep` left (or a copy of it). Each pair ran in turn, {args.rounds} times, on \
+one connection with custom plans, timed at the client (the statements alone, no HTTP or \
+rendering; a side of several statements is timed whole: today's people list is a count and a \
+page).
 
 {chr(10).join(lines)}
 """
     print(body)
     if not args.no_write:
-        write_section("Vendor scale: the changed statements, interleaved", body)
+        write_section("People at vendor scale: the list's statements, interleaved" if args.people
+                      else "Vendor scale: the changed statements, interleaved", body)
 
 
 if __name__ == "__main__":
