@@ -13,10 +13,10 @@ from typing import Any
 #: megabyte token); it comes only from the person's own memberships, and the delegations of
 #: the accounting offices they belong to (role "delegate", the office they come through, the
 #: assigned companies at the lower of the client's ceiling and the assignment; the rule of
-#: ``delegation_access``). It is the function ``oauth_accounts_claim`` (migration
-#: 2026-12-04T12:00), which keeps its plan: planned inline, at every execution as every
-#: statement is here (db.SERVER_SETTINGS), it cost more than the rest of the token request's
-#: database work together (issue 20).
+#: ``delegation_access``). It is the function ``oauth_accounts_claim`` (migrations
+#: 2026-12-04T12:00 and 12:20, accounts in ``account.sort_name`` order), which keeps its
+#: plan: planned inline, at every execution as every statement is here (db.SERVER_SETTINGS),
+#: it cost more than the rest of the token request's database work together (issue 20).
 CLAIM_COLUMNS = """
     i.email, i.email_verified_at IS NOT NULL AS email_verified,
     p.first_name, p.last_name, p.language,

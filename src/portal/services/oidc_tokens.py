@@ -94,8 +94,10 @@ LEFT JOIN profile p ON p.identity = i.id
 """  # noqa: S608  (built from constants; the values are placeholders)
 
 #: The code exchange of a client proving itself with its secret: the same statement with the
-#: client's check as its first part, kept as a function (migration 2026-12-04T12:10) so its
-#: plan is made once per connection, not at every execution (issue 20).
+#: client's check as its first part, kept as a function (migrations 2026-12-04T12:10 and
+#: 12:20) so its plan is made once per connection, not at every execution, and committing
+#: without waiting for the WAL flush (issue 20; what a database crash can then lose is said
+#: there). Run on its own, never inside a larger transaction.
 EXCHANGE_FOR_SECRET = (
     "SELECT * FROM oauth_exchange_for_secret({}, {}, {}, {}, {}, {}, {}, {}, {})"  # noqa: S105
 )
@@ -119,8 +121,9 @@ LEFT JOIN profile p ON p.identity = i.id
 
 #: The refresh grant of a client proving itself with its secret, in one statement (issue 20):
 #: authenticate the caller, spend the token while its grant is live, store the next token,
-#: read the claims; ROTATE with the client's check first, kept as a function (migration
-#: 2026-12-04T12:10) so its plan is made once per connection. No row: the client did not
+#: read the claims; ROTATE with the client's check first, kept as a function (migrations
+#: 2026-12-04T12:10 and 12:20: plan made once per connection, commit without waiting for the
+#: WAL flush; run on its own, never inside a larger transaction). No row: the client did not
 #: authenticate (the usual path then says why); a row with ``rotated`` false: the client
 #: did, the token is not good.
 ROTATE_FOR_SECRET = (
