@@ -196,6 +196,39 @@ async def test_prompt_none_without_a_session_answers_login_required(client, app_
     assert asked.status_code == 303 and asked.headers["location"].startswith("/login?next=")
 
 
+async def test_the_accounts_claim_lists_accounts_in_polish_order_after_a_rename(
+        client, app_client):
+    """Issue 20: the claim orders by the stored ``account.sort_name``, which follows the name."""
+    from portal.tables import Account
+
+    identity_id, first = await signed_in(client)
+    for name in ("Żabka", "Zebra", "Ąkacja"):
+        await factories.account(identity_id, name=name, role="member")
+    await Account.update({Account.name: "Alfa"}).where(Account.id == first["id"])
+    code, verifier = await code_for(client, app_client, scope="openid accounts")
+    claims = (await decode(client, (await exchange(client, app_client, code, verifier)
+                                    ).json()["id_token"])).claims
+    assert [a["name"] for a in claims["accounts"]] == ["Alfa", "Ąkacja", "Zebra", "Żabka"]
+
+
+async def test_the_token_statements_alone_commit_without_waiting_for_the_flush():
+    """Issue 20 (migration 2026-12-04T12:20): the refresh and exchange functions set
+    ``synchronous_commit = off`` for their own transaction only; everything else keeps the
+    server's setting."""
+    from portal.db import ENGINE
+
+    async def setting() -> str:
+        return (await OAuthGrant.raw("SHOW synchronous_commit"))[0]["synchronous_commit"]
+
+    before = await setting()
+    for call in ("oauth_refresh_for_secret('x', 'y', 'z', 'w', now())",
+                 "oauth_exchange_for_secret('x', 'y', 'z', 'u', 'c', 'w', now(), '', '')"):
+        async with ENGINE.transaction():
+            assert await OAuthGrant.raw(f"SELECT * FROM {call}") == []  # noqa: S608
+            assert await setting() == "off"
+        assert await setting() == before
+
+
 async def test_the_accounts_scope_carries_accounts_and_the_chosen_accounts_companies(
         client, app_client):
     identity_id, account = await signed_in(client)
