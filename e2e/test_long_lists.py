@@ -57,3 +57,40 @@ async def test_companies_in_polish_order_paged_by_key_with_the_keyboard(page: Pa
     await page.goto(page.url)
     await expect(companies.summary).to_have_text(f"Firmy 26{DASH}50 z 61")
     assert (await companies.names())[0] == "Apteka 25"
+
+
+async def test_a_ticket_names_a_company_found_by_the_forms_search_with_the_keyboard(
+        page: Page, signed_in, owner: Person):
+    """Issue 20: an account with more companies than the ticket form lists (an accounting
+    office) finds one with "Szukaj firmy" (the form's other fields kept) and sends the ticket
+    about it, keyboard only; then checks the ticket in the database."""
+    from portal.services.companies import PICKER_LIMIT
+    from portal.tables import Ticket
+
+    account_id = owner.account["id"]
+    await Company.insert(*[
+        Company(account=account_id, key=uuid.uuid4().hex[:16], name=f"Apteka Łąkowa {n:03d}")
+        for n in range(PICKER_LIMIT + 30)])
+    await page.goto("/support")
+    subject = page.get_by_role("textbox", name="Temat")
+    await tab_to(page, subject, max_presses=200)
+    await page.keyboard.type("Faktura za grudzień")
+    search = page.get_by_role("searchbox", name="Szukaj firmy")
+    await tab_to(page, search)
+    await page.keyboard.type("łąkowa 127")
+    await page.keyboard.press("Enter")  # the search button is the form's first
+    company = page.get_by_role("combobox", name="Firma (nieobowiązkowo)")
+    await expect(company.locator("option")).to_have_count(2)
+    await expect(subject).to_have_value("Faktura za grudzień")
+    await axe.assert_no_serious_violations(page)
+    await tab_to(page, company)
+    await page.keyboard.press("ArrowDown")
+    await expect(company).to_have_value(re.compile(r"[0-9a-f-]{36}"))
+    await tab_to(page, page.get_by_role("textbox", name="Wiadomość"))
+    await page.keyboard.type("Proszę o korektę.")
+    await tab_to(page, page.get_by_role("button", name="Wyślij zgłoszenie"))
+    await page.keyboard.press("Enter")
+    await expect(page).to_have_url(re.compile(r"/support/tickets/"))
+    ticket = await Ticket.select(Ticket.subject, Ticket.company.name).where(
+        Ticket.account == account_id).first()
+    assert ticket == {"subject": "Faktura za grudzień", "company.name": "Apteka Łąkowa 127"}
