@@ -25,7 +25,7 @@ import asyncpg
 from bench.common import machine, write_section
 from bench.scale import BIG_OWNER
 from portal import db
-from portal.services import people
+from portal.services import companies, company_data, people
 from portal.testing.database import _with_database, server_url
 
 # The people list as it was before it paged by key (issue 20, services/people.py before the
@@ -203,19 +203,44 @@ async def pairs(con: asyncpg.Connection) -> list[tuple[str, tuple, tuple]]:
          (matrix + "AND (sort_name, id) > (SELECT e.sort_name, e.id FROM company e "  # noqa: S608
           "WHERE e.id = $2 AND e.account = $1) ORDER BY sort_name, id LIMIT 50",
           (account, matrix_edge))]))
-    for word in ("piek", "nie ma takiej firmy"):
+    bucket = companies.grams_bucket(account)
+    grams = ("(search_grams @> portal_grams($4::integer, $5) OR search_grams @> "
+             "portal_grams($4::integer, $6)) AND ")
+    for word in ("piek", "zakład stol", "kowalski", "nie ma takiej firmy"):
+        digits = company_data.nip_digits(word)
+        like = (account, f"%{word}%", f"%{digits}%")
+        indexed = (*like, bucket, word, digits)
         result.append((
-            f"company search “{word}”: the count",
+            f"company search “{word}”: the count (LIKE vs trigram index + LIKE)",
             ("SELECT count(*) FROM company WHERE account = $1 "
-             "AND (name ILIKE $2 OR nip LIKE $3)", (account, f"%{word}%", f"%{word}%")),
-            ("SELECT count(*) FROM company WHERE account = $1 "
-             "AND (search_name LIKE $2 OR nip LIKE $3)", (account, f"%{word}%", f"%{word}%"))))
+             "AND (search_name LIKE $2 OR nip LIKE $3)", like),
+            ("SELECT count(*) FROM company WHERE account = $1 AND " + grams  # noqa: S608 (fixed)
+             + "(search_name LIKE $2 OR nip LIKE $3)", indexed)))
         result.append((
             f"company search “{word}”: the page",
-            (_COMPANY_COLUMNS + "AND (name ILIKE $2 OR nip LIKE $3) ORDER BY sort_name, id "
-             "LIMIT 25", (account, f"%{word}%", f"%{word}%")),
             (_COMPANY_COLUMNS + "AND (search_name LIKE $2 OR nip LIKE $3) "
-             "ORDER BY sort_name, id LIMIT 25", (account, f"%{word}%", f"%{word}%"))))
+             "ORDER BY sort_name, id LIMIT 25", like),
+            (_COMPANY_COLUMNS + "AND " + grams + "(search_name LIKE $2 OR nip LIKE $3) "
+             "ORDER BY sort_name, id LIMIT 25", indexed)))
+    result.append((
+        "company search “526” (every NIP): the count (all vs up to 1,001)",
+        ("SELECT count(*) FROM company WHERE account = $1 "
+         "AND (search_name LIKE $2 OR nip LIKE $2)", (account, "%526%")),
+        ("SELECT id FROM company WHERE account = $1 AND (search_grams @> portal_grams("
+         "$3::integer, '526')) AND (search_name LIKE $2 OR nip LIKE $2) LIMIT 1001",
+         (account, "%526%", bucket))))
+    result.append((
+        "companies page 400 of 800 by number (OFFSET of whole rows vs of ids, then 25 rows)",
+        (_COMPANY_COLUMNS + "ORDER BY sort_name, id LIMIT 25 OFFSET 9975", (account,)),
+        (_COMPANY_COLUMNS + "AND id IN (SELECT id FROM company WHERE account = $1 "  # noqa: S608
+         "ORDER BY sort_name, id LIMIT 25 OFFSET 9975) ORDER BY sort_name, id", (account,))))
+    switcher = ("SELECT a.public_id, a.name, a.nip, m.role FROM membership m CROSS JOIN LATERAL "
+                "(SELECT public_id, name, nip, sort_name FROM account WHERE id = m.account "
+                "LIMIT 1) AS a WHERE m.identity = $1 ORDER BY KEY, a.public_id LIMIT 50")
+    result.append((
+        "switcher, the owner's 1,000 accounts (portal_sort_key per row vs account.sort_name)",
+        (switcher.replace("KEY", "portal_sort_key(a.name)"), (owner,)),
+        (switcher.replace("KEY", "a.sort_name"), (owner,))))
     result.append((
         "companies page 400 of 800 (OFFSET 9,975 vs after its predecessor's last row)",
         (_COMPANY_COLUMNS + "ORDER BY sort_name, id LIMIT 25 OFFSET 9975", (account,)),
@@ -229,6 +254,8 @@ async def pairs(con: asyncpg.Connection) -> list[tuple[str, tuple, tuple]]:
         ("SELECT id FROM audit_event WHERE account_id = $1 AND (created_at, id) < ($2, $3) "
          "ORDER BY created_at DESC, id DESC LIMIT 50", (account, event["created_at"],
                                                         event["id"]))))
+    if session is None:  # the sessions have expired since bench/scale.py made them
+        return result
     result.append((
         "sessions page 250 of the owner's 10,000 (OFFSET 4,980 vs by key)",
         ("SELECT id, ip, user_agent, last_seen_at FROM session WHERE identity = $1 "
