@@ -83,6 +83,10 @@ async def test_a_ticket_names_a_company_found_by_the_forms_search_with_the_keybo
     await expect(company.locator("option")).to_have_count(2)
     await expect(subject).to_have_value("Faktura za grudzień")
     await axe.assert_no_serious_violations(page)
+    await page.set_viewport_size({"width": 320, "height": 800})  # a phone: no sideways scroll
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 320
+    await expect(search).to_be_visible()
+    await page.set_viewport_size({"width": 1280, "height": 800})
     await tab_to(page, company)
     await page.keyboard.press("ArrowDown")
     await expect(company).to_have_value(re.compile(r"[0-9a-f-]{36}"))
