@@ -14,7 +14,10 @@ every figure alike), each phase getting ``--seconds / --rounds`` per round:
    - overload: sign-ins arriving at ``--overload`` (5) times the ceiling, open loop (each at
      its time, whatever the earlier ones are doing; hand-made HTTP, so the load generator
      takes little of the machine it measures): accepted ones (303) per second against the
-     ceiling and their p95, and how fast the refused ones (503) are answered.
+     ceiling and their p95, and how fast the refused ones (503) are answered; and, from
+     /proc while they arrive, where the CPU went: the hashing threads (on a CPU, waiting for
+     one, idle for want of an admitted hash), the event loop, PostgreSQL's connections of the
+     server and this load generator.
 Writes the "Sign-in" section of BENCHMARKS.md.
 """
 
@@ -30,8 +33,10 @@ import time
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from urllib.parse import urlencode
 
+import asyncpg
 import httpx
 
 from bench.common import machine, percentile, server, write_section
@@ -202,7 +207,7 @@ async def one_at_a_time(base: str, emails: list[str], seconds: float) -> list[fl
 
 
 async def overload(base: str, token: str, emails: list[str], rate: float,
-                   seconds: float) -> dict:
+                   seconds: float, split: tuple = (None, [], {})) -> dict:
     """Open loop: the i-th sign-in is sent at i / rate seconds, whatever came before, each
     from its own address (a crowd, through the trusted proxy: one address sending them all
     would meet its own guessing limit, where attempts in flight count)."""
@@ -216,12 +221,13 @@ async def overload(base: str, token: str, emails: list[str], rate: float,
 
     tasks = []
     i = 0
-    while (now := time.perf_counter() - start) < seconds:
-        due = i / rate
-        if due > now:
-            await asyncio.sleep(due - now)
-        tasks.append(asyncio.create_task(one(i)))
-        i += 1
+    with cpu_split(*split):  # while the sign-ins arrive (not the drain after)
+        while (now := time.perf_counter() - start) < seconds:
+            due = i / rate
+            if due > now:
+                await asyncio.sleep(due - now)
+            tasks.append(asyncio.create_task(one(i)))
+            i += 1
     sent = time.perf_counter() - start
     await asyncio.gather(*tasks)
     unexpected = {status for status, _, _ in results} - {303, 503}
@@ -236,7 +242,90 @@ async def overload(base: str, token: str, emails: list[str], rate: float,
     }
 
 
-async def measure(base: str, emails: list[str], args) -> dict:
+# --- where the CPU goes during the overload (Linux /proc) -----------------------------------
+
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def server_pid(base: str) -> int | None:
+    """The ``portal serve`` process listening on ``base``'s port."""
+    port = base.rsplit(":", 1)[1].encode()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"serve" in command and port in command:
+            return int(entry.name)
+    return None
+
+
+def thread_times(pid: int) -> dict[str, list[float]]:
+    """Per kind of thread of the server, [seconds on a CPU, seconds runnable but waiting for
+    one] (/proc/<pid>/task/<tid>/schedstat); the hashing threads are the SCHED_BATCH ones
+    (security/passwords.py), the event loop is the main thread."""
+    out = {"hashing": [0.0, 0.0, 0], "loop": [0.0, 0.0, 0], "other": [0.0, 0.0, 0]}
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+            on_cpu, waiting, _ = (task / "schedstat").read_text().split()
+        except OSError:
+            continue
+        policy = int(stat[stat.rindex(")") + 2:].split()[38])
+        kind = ("loop" if int(task.name) == pid else
+                "hashing" if policy == os.SCHED_BATCH else "other")
+        out[kind][0] += int(on_cpu) / 1e9
+        out[kind][1] += int(waiting) / 1e9
+        out[kind][2] += 1
+    return out
+
+
+def process_cpu(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / TICK
+
+
+async def backends(url: str) -> list[int]:
+    """PostgreSQL's processes serving the bench database (the server's pool)."""
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")
+    finally:
+        await connection.close()
+    return [row["pid"] for row in rows]
+
+
+@contextmanager
+def cpu_split(pid: int | None, pg: list[int], into: dict):
+    """Add to ``into`` the seconds each part used while the block ran: the hashing threads
+    (on a CPU, waiting for one), the event loop, PostgreSQL, this load generator."""
+    if pid is None:
+        yield
+        return
+    threads, pg_before, own = thread_times(pid), process_cpu(pg), time.process_time()
+    start = time.perf_counter()
+    yield
+    after = thread_times(pid)
+    into["wall"] = into.get("wall", 0.0) + time.perf_counter() - start
+    into["hash_threads"] = after["hashing"][2]
+    for kind in ("hashing", "loop", "other"):
+        into[f"{kind}_cpu"] = into.get(f"{kind}_cpu", 0.0) + after[kind][0] - threads[kind][0]
+        into[f"{kind}_wait"] = into.get(f"{kind}_wait", 0.0) + after[kind][1] - threads[kind][1]
+    into["pg_cpu"] = into.get("pg_cpu", 0.0) + process_cpu(pg) - pg_before
+    into["generator_cpu"] = into.get("generator_cpu", 0.0) + time.process_time() - own
+
+
+async def measure(base: str, emails: list[str], args, url: str) -> dict:
     loop = asyncio.get_running_loop()
     prober, token = await csrf_client(base)
     signed_in = await attempt(prober, token, emails[0])
@@ -249,6 +338,8 @@ async def measure(base: str, emails: list[str], args) -> dict:
     signed_out, overload_token = await csrf_client(base)
     await signed_out.aclose()
     out["ceilings"] = []
+    out["split"] = {}
+    pid = server_pid(base)
     with ProcessPoolExecutor(1) as prober_process:
         for round_ in range(args.rounds):
             out["ceilings"].append(argon2_ceiling(segment))
@@ -269,13 +360,35 @@ async def measure(base: str, emails: list[str], args) -> dict:
                     out["near"][count] += await one_at_a_time(base, emails, segment)
 
             over = await overload(base, overload_token, emails,
-                                  out["ceilings"][-1] * args.overload, segment)
+                                  out["ceilings"][-1] * args.overload, segment,
+                                  (pid, await backends(url), out["split"]))
             out["offered"].append(over["offered"])
             for key in ("accepted", "accepted_all", "refused"):
                 out[key] += over[key]
             out["overload_seconds"] += over["seconds"]
             await asyncio.sleep(2)  # let the queue drain and the throttle rows settle
     return out
+
+
+def split_rows(split: dict, cores: int) -> str:
+    """Where the machine's CPU went while the overload's sign-ins arrived."""
+    if not split.get("wall"):
+        return "| (CPU split not measured: no /proc) | | |"
+    wall, threads = split["wall"], max(split["hash_threads"], 1)
+    on_cpu, waiting = split["hashing_cpu"] / wall, split["hashing_wait"] / wall
+    idle = max(0.0, 1 - (on_cpu + waiting) / threads)
+    return "\n".join([
+        f"| overload, hashing threads on a CPU | {on_cpu:.2f} of {cores} cores | "
+        f"each thread: {on_cpu / threads:.0%} hashing, {waiting / threads:.0%} waiting for "
+        f"a CPU, **{idle:.0%} idle** (no admitted hash to run) |",
+        f"| overload, the event loop (HTTP, refusals, the accepted ones' work besides the "
+        f"hash) | {split['loop_cpu'] / wall:.2f} cores | waiting for a CPU "
+        f"{split['loop_wait'] / wall:.0%} of the time |",
+        f"| overload, PostgreSQL (the server's connections) | "
+        f"{split['pg_cpu'] / wall:.2f} cores | |",
+        f"| overload, the load generator (this process) | "
+        f"{split['generator_cpu'] / wall:.2f} cores | |",
+    ])
 
 
 def ms(seconds: float) -> str:
@@ -299,7 +412,7 @@ def main() -> None:
     with test_database("portal_bench") as url:
         emails = asyncio.run(seed(url))
         with server(url, workers=args.workers) as base:
-            result = asyncio.run(measure(base, emails, args))
+            result = asyncio.run(measure(base, emails, args, url))
 
     load_after = os.getloadavg()[0]
     ceilings = result["ceilings"]
@@ -360,6 +473,7 @@ of the ceiling (target ≥ 80%) |
 {ms(percentile(at_once, 95))} / {ms(max(at_once, default=float("nan")))} | \
 (target < 50 ms) |
 | refused only after waiting {passwords.MAX_QUEUED_WAIT:g} s in line | {len(late)} | |
+{split_rows(result["split"], cores)}
 
 Sign-in latency ratios are against the same figure with no neighbour ({cores} cores here, so
 {cores} neighbours already take every core). Load average (1 min) {load_before:.1f} before the \
