@@ -23,6 +23,7 @@ from uuid import UUID
 
 from portal.db import ENGINE
 from portal.i18n import when
+from portal.security import passwords
 from portal.security.passwords import hash_password, password_problems
 from portal.security.tokens import new_token, token_hash
 from portal.services import audit, mail, throttle
@@ -277,6 +278,7 @@ async def accept_with_registration(raw: str, password: str, confirm: str,
     info = await by_token(raw)
     if info.has_id:
         raise HasId()
+    passwords.admit()  # at capacity: HashBusy before the password's checks cost anything
     problems = password_problems(password, confirm, info.email)
     if problems:
         raise InvalidInput(problems)
