@@ -98,3 +98,17 @@ def write_section(title: str, body: str) -> None:
     text = pattern.sub(section + "\n", text) if pattern.search(text) else (
         text.rstrip() + "\n\n" + section)
     BENCHMARKS.write_text(text.rstrip() + "\n")
+
+
+async def database_backends(url: str) -> list[int]:
+    """PostgreSQL's processes serving the bench database (a server's pool), for their CPU."""
+    import asyncpg
+
+    connection = await asyncpg.connect(url)
+    try:
+        rows = await connection.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")
+    finally:
+        await connection.close()
+    return [row["pid"] for row in rows]

@@ -36,10 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import urlencode
 
-import asyncpg
 import httpx
 
-from bench.common import machine, percentile, server, write_section
+from bench.common import database_backends, machine, percentile, server, write_section
 from portal import db
 from portal.security import passwords
 from portal.security.passwords import HASHER
@@ -293,18 +292,6 @@ def process_cpu(pids: list[int]) -> float:
     return total / TICK
 
 
-async def backends(url: str) -> list[int]:
-    """PostgreSQL's processes serving the bench database (the server's pool)."""
-    connection = await asyncpg.connect(url)
-    try:
-        rows = await connection.fetch(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-            "AND pid <> pg_backend_pid()")
-    finally:
-        await connection.close()
-    return [row["pid"] for row in rows]
-
-
 @contextmanager
 def cpu_split(pid: int | None, pg: list[int], into: dict):
     """Add to ``into`` the seconds each part used while the block ran: the hashing threads
@@ -361,7 +348,7 @@ async def measure(base: str, emails: list[str], args, url: str) -> dict:
 
             over = await overload(base, overload_token, emails,
                                   out["ceilings"][-1] * args.overload, segment,
-                                  (pid, await backends(url), out["split"]))
+                                  (pid, await database_backends(url), out["split"]))
             out["offered"].append(over["offered"])
             for key in ("accepted", "accepted_all", "refused"):
                 out[key] += over[key]

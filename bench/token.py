@@ -55,7 +55,7 @@ from urllib.parse import parse_qs, urlencode, urlparse
 import asyncpg
 import httpx
 
-from bench.common import ROOT, free_port, machine, write_section
+from bench.common import ROOT, database_backends, free_port, machine, write_section
 from portal import db
 from portal.services import oidc, oidc_clients
 from portal.testing import factories
@@ -109,14 +109,7 @@ class Server:
     async def store_pids(self) -> list[int]:
         if self.kind == NODE:
             return [self.store_pid]
-        connection = await asyncpg.connect(self.database_url)
-        try:
-            rows = await connection.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-                "AND pid <> pg_backend_pid()")
-        finally:
-            await connection.close()
-        return [row["pid"] for row in rows]
+        return await database_backends(self.database_url)
 
     async def codes(self, alg: str, count: int) -> list[tuple[str, str]]:
         """``count`` fresh authorization codes with their PKCE verifiers (never timed)."""
