@@ -78,7 +78,7 @@ async def test_a_ticket_names_a_company_found_by_the_forms_search_with_the_keybo
     search = page.get_by_role("searchbox", name="Szukaj firmy")
     await tab_to(page, search)
     await page.keyboard.type("łąkowa 127")
-    await page.keyboard.press("Enter")  # the search button is the form's first
+    await page.keyboard.press("Enter")  # new text in the search box: Enter searches
     company = page.get_by_role("combobox", name="Firma (nieobowiązkowo)")
     await expect(company.locator("option")).to_have_count(2)
     await expect(subject).to_have_value("Faktura za grudzień")
@@ -92,9 +92,51 @@ async def test_a_ticket_names_a_company_found_by_the_forms_search_with_the_keybo
     await expect(company).to_have_value(re.compile(r"[0-9a-f-]{36}"))
     await tab_to(page, page.get_by_role("textbox", name="Wiadomość"))
     await page.keyboard.type("Proszę o korektę.")
-    await tab_to(page, page.get_by_role("button", name="Wyślij zgłoszenie"))
+    # Enter in the subject sends the ticket: the search was already made, so the form's
+    # hidden default button is not taken for "Szukaj firmy".
+    await tab_to(page, subject, max_presses=200)
     await page.keyboard.press("Enter")
     await expect(page).to_have_url(re.compile(r"/support/tickets/"))
     ticket = await Ticket.select(Ticket.subject, Ticket.company.name).where(
         Ticket.account == account_id).first()
     assert ticket == {"subject": "Faktura za grudzień", "company.name": "Apteka Łąkowa 127"}
+
+
+async def test_an_api_key_limited_to_a_company_found_by_the_forms_search_with_the_keyboard(
+        page: Page, signed_in, owner: Person):
+    """Issue 20: the API key form of an account with more companies than it lists finds one
+    by its NIP (Enter in the search box), checks it, and Enter in the name field makes the
+    key limited to that company, keyboard only; axe and a phone's width on the way."""
+    from portal.services.companies import PICKER_LIMIT
+    from portal.tables import ApiKey
+
+    account_id = owner.account["id"]
+    await Company.insert(*[
+        Company(account=account_id, key=uuid.uuid4().hex[:16], name=f"Apteka Łąkowa {n:03d}",
+                nip=f"{7740000000 + n}") for n in range(PICKER_LIMIT + 30)])
+    await page.goto("/api-keys")
+    name = page.get_by_role("textbox", name="Nazwa klucza")
+    await tab_to(page, name, max_presses=200)
+    await page.keyboard.type("Księgowość jednej apteki")
+    boxes = page.get_by_role("checkbox", name=re.compile("^Apteka"))
+    await expect(boxes).to_have_count(PICKER_LIMIT)
+    search = page.get_by_role("searchbox", name="Szukaj firmy")
+    await tab_to(page, search)
+    await page.keyboard.type("7740000117")
+    await page.keyboard.press("Enter")
+    await expect(boxes).to_have_count(1)
+    await expect(boxes).to_have_accessible_name("Apteka Łąkowa 117")
+    await expect(name).to_have_value("Księgowość jednej apteki")
+    await axe.assert_no_serious_violations(page)
+    await page.set_viewport_size({"width": 320, "height": 800})
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 320
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await tab_to(page, boxes)
+    await page.keyboard.press("Space")
+    await tab_to(page, name, max_presses=200)
+    await page.keyboard.press("Enter")
+    await expect(page.get_by_test_id("api-key-secret")).to_be_visible()
+    key = await ApiKey.select(ApiKey.name, ApiKey.company_ids).where(
+        ApiKey.account == account_id).first()
+    chosen = await Company.select(Company.id).where(Company.nip == "7740000117").first()
+    assert key == {"name": "Księgowość jednej apteki", "company_ids": [chosen["id"]]}

@@ -113,3 +113,38 @@ async def test_a_search_for_nothing_and_odd_input_never_fail(client):
     refused = await client.post_form("/api-keys", {
         "name": "x", "scopes": ["read"], "company_ids": [str(uuid.uuid4())]})
     assert refused.status_code == 422 and field_error(refused.text, "company_ids")
+
+
+async def test_enter_searches_only_while_the_search_box_holds_new_text(client):
+    """Enter in any field of the form "clicks" its hidden default button (company_default):
+    with text in the search box not yet searched for it is a search, otherwise the form's
+    own work, as a page and as an htmx fragment."""
+    _, ids = await big_account(client)
+    page = (await client.get("/support")).text
+    first_submit = re.search(r'<form id="ticket-form".*?(<button[^>]*type="submit"[^>]*>)',
+                             page, re.S).group(1)
+    assert 'name="company_default"' in first_submit and 'aria-hidden="true"' in first_submit
+    assert 'name="company_q_shown" value=""' in page
+    values = {"subject": "Faktura", "category": "billing", "message": "Treść.", "company": "",
+              "company_default": "1"}
+    for headers in ({}, HTMX):
+        found = await client.post_form("/support/tickets", {
+            **values, "company_q": " łąkowa 119 ", "company_q_shown": ""}, headers=headers)
+        assert found.status_code == 200
+        assert options(found.text) == ["", str(ids["Piekarnia Łąkowa 119"])]
+        assert 'name="company_q_shown" value="łąkowa 119"' in found.text
+    assert await Ticket.count() == 0
+    sent = await client.post_form("/support/tickets", {
+        **values, "company": str(ids["Piekarnia Łąkowa 119"]), "company_q": "łąkowa 119 ",
+        "company_q_shown": "łąkowa 119"})
+    assert sent.status_code == 303 and await Ticket.count() == 1
+    # The API key form: the same rule.
+    key = {"name": "Księgowość", "scopes": ["read"], "company_default": "1"}
+    found = await client.post_form("/api-keys", {**key, "company_q": "7740000117",
+                                                 "company_q_shown": "apteka"})
+    assert boxes(found.text) == [str(ids["Piekarnia Łąkowa 117"])]
+    assert await ApiKey.count() == 0
+    made = await client.post_form("/api-keys", {
+        **key, "company_ids": [str(ids["Piekarnia Łąkowa 117"])], "company_q": "7740000117",
+        "company_q_shown": "7740000117"})
+    assert 'data-testid="api-key-secret"' in made.text and await ApiKey.count() == 1

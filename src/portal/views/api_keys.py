@@ -11,7 +11,14 @@ from litestar.response import Template
 from portal.security.permissions import Permission
 from portal.services import api_keys
 from portal.services.errors import DomainError
-from portal.views.forms import INVALID, client_of, field_errors, mfa_context, reauthenticated
+from portal.views.forms import (
+    INVALID,
+    client_of,
+    field_errors,
+    mfa_context,
+    reauthenticated,
+    searches_companies,
+)
 from portal.views.rendering import redirect, render, scope_of, settings_of
 from portal.web.guards import requires_permission
 
@@ -51,7 +58,7 @@ class ApiKeysController(Controller):
                                                                str) else "",
             "company_q": form.get("company_q") if isinstance(form.get("company_q"), str) else "",
         }
-        if form.get("company_search"):  # "Szukaj firmy": the form again, its list narrowed
+        if searches_companies(form):  # "Szukaj firmy": the form again, its list narrowed
             return await self._page(request, values=values)
         reauth = {k: form.get(k) if isinstance(form.get(k), str) else ""
                   for k in ("password", "code")}

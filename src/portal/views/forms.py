@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from litestar import Request
 
 from portal.security.passwords import BUSY, HashBusy
+from portal.services import companies
 from portal.services.errors import DomainError, InvalidInput
 from portal.services.scope import Client, Scope
 
@@ -23,6 +24,19 @@ async def form_values(request: Request, *names: str) -> dict[str, str]:
         value = form.get(name, "")
         values[name] = value if isinstance(value, str) else ""
     return values
+
+
+def searches_companies(form: Mapping[str, object]) -> bool:
+    """Whether a form with a company search (partials/company_picker.html) was sent to narrow
+    its list rather than to do its work: "Szukaj firmy" was chosen, or Enter was pressed (the
+    hidden default button) while the search box held text not yet searched for."""
+    if form.get("company_search"):
+        return True
+    if not form.get("company_default"):
+        return False
+    typed, shown = form.get("company_q"), form.get("company_q_shown")
+    return companies.clean_query(typed if isinstance(typed, str) else "") != (
+        shown if isinstance(shown, str) else "")
 
 
 def field_errors(error: DomainError) -> dict[str, str]:

@@ -14,7 +14,13 @@ from portal.security.permissions import Permission
 from portal.services import catalogue, support
 from portal.services.errors import DomainError, NotFound
 from portal.views.apps import open_form_headers
-from portal.views.forms import INVALID, client_of, field_errors, form_values
+from portal.views.forms import (
+    INVALID,
+    client_of,
+    field_errors,
+    form_values,
+    searches_companies,
+)
 from portal.views.rendering import is_htmx, language_of, redirect, render, scope_of, settings_of
 from portal.web.guards import requires_permission
 
@@ -96,8 +102,9 @@ class SupportController(Controller):
 
     @post("/tickets")
     async def create(self, request: Request) -> Response:
-        values = await form_values(request, *support.FIELDS, "company_q", "company_search")
-        if values["company_search"]:  # "Szukaj firmy": the form again, its list narrowed
+        values = await form_values(request, *support.FIELDS, "company_q", "company_search",
+                                   "company_default", "company_q_shown")
+        if searches_companies(values):  # "Szukaj firmy": the form again, its list narrowed
             return await support_page(request, values=values,
                                       partial="partials/ticket_form.html")
         try:
