@@ -6,6 +6,7 @@ one (a token, a mail, a hash check) and the caller shows the same page.
 
 from __future__ import annotations
 
+import functools
 from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -304,7 +305,11 @@ async def _language(identity_id: UUID, fallback: str) -> str:
     return (row or {}).get("language") or fallback
 
 
+@functools.lru_cache(maxsize=1024)
 def describe_device(user_agent: str) -> str:
+    """"Chrome · Windows" for a User-Agent. Cached: parsing one takes about a millisecond
+    (the first, 100 ms: the parser's patterns are compiled then), and a person's sessions and
+    history show the same few devices again and again."""
     from user_agents import parse
 
     if not user_agent:

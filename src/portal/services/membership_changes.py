@@ -251,6 +251,6 @@ async def sole_owner_accounts(identity_id: UUID) -> list[dict[str, Any]]:
         "SELECT a.public_id, a.name FROM membership m JOIN account a ON a.id = m.account "
         "WHERE m.identity = {} AND m.role = 'owner' AND NOT EXISTS (SELECT 1 FROM membership o "
         "WHERE o.account = m.account AND o.role = 'owner' AND o.id <> m.id) "
-        "ORDER BY portal_sort_key(a.name), a.public_id",
+        "ORDER BY a.sort_name, a.public_id",
         identity_id,
     )
