@@ -179,6 +179,53 @@ async def test_the_sign_in_copied_to_each_membership_follows_the_identity():
     assert [r["last_login_at"] for r in rows] == [MOMENT, MOMENT]
 
 
+async def test_a_person_in_many_accounts_gets_the_copy_from_the_background_loop():
+    """More than 20 memberships: the sign-in only notes the person (no 21 row rewrites in
+    the sign-in's statement); membership.copy_due_last_logins brings every copy up to date,
+    and a later sign-in notes them again."""
+    from portal.services import membership
+
+    accountant = await factories.identity("ksiegowa@example.com")
+    for n in range(21):
+        await factories.account(accountant, name=f"Klient {n:02d}", role="member")
+    copies = "SELECT DISTINCT last_login_at FROM membership WHERE identity = {}"
+    await Identity.update({Identity.last_login_at: MOMENT}).where(Identity.id == accountant)
+    assert await Membership.raw(copies, accountant) == [{"last_login_at": None}]
+    assert await membership.copy_due_last_logins() == 1
+    assert await Membership.raw(copies, accountant) == [{"last_login_at": MOMENT}]
+    assert await membership.copy_due_last_logins() == 0
+    later = MOMENT + timedelta(minutes=5)
+    await Identity.update({Identity.last_login_at: later}).where(Identity.id == accountant)
+    await Identity.update({Identity.last_login_at: later}).where(Identity.id == accountant)
+    assert await Membership.raw(copies, accountant) == [{"last_login_at": MOMENT}]
+    assert await membership.copy_due_last_logins() == 1
+    assert await Membership.raw(copies, accountant) == [{"last_login_at": later}]
+
+
+async def test_every_app_process_runs_the_copy_in_its_background_loop(settings):
+    import asyncio
+
+    from portal.services import background
+
+    accountant = await factories.identity("ksiegowa@example.com")
+    for n in range(21):
+        await factories.account(accountant, name=f"Klient {n:02d}", role="member")
+    await Identity.update({Identity.last_login_at: MOMENT}).where(Identity.id == accountant)
+    copies = "SELECT DISTINCT last_login_at FROM membership WHERE identity = {}"
+    tasks = background.start(settings)
+    try:
+        for _ in range(100):
+            if await Membership.raw(copies, accountant) == [{"last_login_at": MOMENT}]:
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the background loop never copied the last sign-in")
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
 async def test_without_an_mfa_policy_nobody_misses_a_second_factor_and_nothing_is_read():
     _, _, scope = await crowded_account(members=5, invitations=1)
     with counting_queries() as counted:

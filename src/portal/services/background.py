@@ -1,5 +1,6 @@
-"""The background work of every app process: the mail outbox, back-channel logout notices and
-the cleanup of what expired. Safe with any number of processes and machines (each piece
+"""The background work of every app process: the mail outbox, back-channel logout notices,
+the last sign-in of people in many accounts (membership.copy_due_last_logins) and the cleanup
+of what expired. Safe with any number of processes and machines (each piece
 claims its rows with SKIP LOCKED or takes an advisory lock) and through a database failover
 (a round that fails is logged and the loop goes on; nothing is held in memory but an
 outcome waiting to be recorded)."""
@@ -11,7 +12,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from portal import db
-from portal.services import cleanup, mail, oidc_logout, sessions
+from portal.services import cleanup, mail, membership, oidc_logout, sessions
 from portal.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 #: Seconds between rounds.
 MAIL_EVERY = 2.0
 LOGOUT_EVERY = 2.0
+LAST_LOGIN_EVERY = 2.0
 CLEANUP_EVERY = 300.0
 
 
@@ -50,6 +52,8 @@ def start(settings: Settings) -> list[asyncio.Task]:
         forever("back-channel logout", lambda: _drain(
             lambda: oidc_logout.deliver_due(settings)), LOGOUT_EVERY),
         forever("cleanup", lambda: cleanup.run(lifetimes), CLEANUP_EVERY),
+        forever("last sign-ins", lambda: _drain(membership.copy_due_last_logins),
+                LAST_LOGIN_EVERY),
     ]
     if settings.smtp_url:
         loops.append(forever("mail sender", lambda: _drain(

@@ -115,3 +115,26 @@ async def grant(account_id: UUID, identity_id: UUID, role: str,
 
 def actor_name(scope: Scope) -> str:
     return f"{scope.display_name} ({scope.email})" if scope.display_name else scope.email
+
+
+#: Identities whose memberships' copy of the last sign-in one round brings up to date.
+LAST_LOGIN_BATCH = 20
+
+
+async def copy_due_last_logins() -> int:
+    """Bring ``membership.last_login_at`` up to date for the people the sign-in left it to
+    (those in more than 20 accounts; migration 2026-12-04T12:30), a batch at a time; returns
+    how many people were done (0: none due). Safe in any number of processes (SKIP LOCKED);
+    a sign-in during the copy notes its person again, so the next round has the newer time."""
+    rows = await Membership.raw("""
+        WITH due AS (
+            DELETE FROM membership_last_login_due WHERE identity IN (
+                SELECT identity FROM membership_last_login_due
+                ORDER BY identity LIMIT {} FOR UPDATE SKIP LOCKED)
+            RETURNING identity),
+        copied AS (
+            UPDATE membership m SET last_login_at = i.last_login_at
+            FROM due JOIN identity i ON i.id = due.identity
+            WHERE m.identity = due.identity AND m.last_login_at IS DISTINCT FROM i.last_login_at)
+        SELECT count(*) AS done FROM due""", LAST_LOGIN_BATCH)
+    return rows[0]["done"]
