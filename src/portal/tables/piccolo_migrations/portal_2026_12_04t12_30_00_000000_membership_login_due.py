@@ -12,6 +12,8 @@ the list is then exact at once); for more it notes the identity in
 "by last sign-in" order lags: the time shown comes from the identity itself.
 """
 
+import importlib
+
 from portal.tables.sql_migration import sql_migration
 
 ID = "2026-12-04T12:30:00:000000"
@@ -41,16 +43,16 @@ FORWARDS = [
     """,
 ]
 
+#: The copy-at-once function of migration 2026-12-04T10:00, as it was.
+_EARLIER = next(
+    definition.replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+    for definition in importlib.import_module(
+        "portal.tables.piccolo_migrations.portal_2026_12_04t10_00_00_000000_people_pages"
+    ).FORWARDS
+    if "FUNCTION identity_last_login_changed()" in definition)
+
 BACKWARDS = [
-    """
-    CREATE OR REPLACE FUNCTION identity_last_login_changed() RETURNS trigger
-    LANGUAGE plpgsql AS $$
-    BEGIN
-        UPDATE membership SET last_login_at = NEW.last_login_at
-        WHERE identity = NEW.id AND last_login_at IS DISTINCT FROM NEW.last_login_at;
-        RETURN NULL;
-    END $$
-    """,
+    _EARLIER,
     "UPDATE membership m SET last_login_at = i.last_login_at "
     "FROM membership_last_login_due d JOIN identity i ON i.id = d.identity "
     "WHERE m.identity = d.identity",
