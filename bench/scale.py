@@ -238,15 +238,9 @@ async def seed(url: str, size: dict[str, int]) -> dict[str, str]:
                (SELECT id FROM ids WHERE ids.n = 1), '10.3.0.' || (n % 250), ($2::text[])[1 + n % 5]
         FROM generate_series(1, $1) AS n
     """, size["owner_logins"], USER_AGENTS)
-    await run("sessions (the big owner's)", """
-        INSERT INTO session (id_hash, identity, last_seen_at, expires_at, ip, user_agent, amr,
-                             reauth_at, created_at)
-        SELECT md5('session' || n) || md5('session-b' || n), (SELECT id FROM ids WHERE ids.n = 1),
-               now() - n * interval '1 second', now() + interval '1 day',
-               '10.4.' || (n % 250) || '.1', ($2::text[])[1 + n % 5], '{pwd}',
-               now() - interval '1 hour', now() - n * interval '1 second'
-        FROM generate_series(1, $1) AS n
-    """, size["owner_sessions"], USER_AGENTS)
+    big_owner = await con.fetchval("SELECT id FROM ids WHERE ids.n = 1")
+    await run("sessions (the big owner's)", OWNER_SESSIONS, big_owner, size["owner_sessions"],
+              USER_AGENTS)
     secrets = {}
     for label, account_n, owner_n in (("big", 1, 1), ("small", 2, 2)):
         key_id = new_hex_id(12)
@@ -325,6 +319,19 @@ async def prepare(scale: float, keep: bool) -> tuple[str, dict[str, str], callab
         return url, secrets, finish
 
 
+#: The big owner's sessions ($1 the identity, $2 how many, $3 user agents), all seen in the
+#: last 17 minutes: idle for less than the server's cleanup allows.
+OWNER_SESSIONS = """
+    INSERT INTO session (id_hash, identity, last_seen_at, expires_at, ip, user_agent, amr,
+                         reauth_at, created_at)
+    SELECT md5('session' || n) || md5('session-b' || n), $1,
+           now() - n * interval '0.1 second', now() + interval '1 day',
+           '10.4.' || (n % 250) || '.1', ($3::text[])[1 + n % 5], '{pwd}',
+           now() - interval '1 hour', now() - n * interval '1 second'
+    FROM generate_series(1, $2) AS n
+"""
+
+
 async def fresh_owner_sessions(url: str, count: int) -> None:
     """The big owner's sessions again, all recently seen: a kept database's were deleted by
     the server's cleanup once idle, and /security is measured with them."""
@@ -333,15 +340,7 @@ async def fresh_owner_sessions(url: str, count: int) -> None:
         owner = await con.fetchval("SELECT id FROM identity WHERE lower(email) = $1",
                                    BIG_OWNER)
         await con.execute("DELETE FROM session WHERE identity = $1", owner)
-        await con.execute("""
-            INSERT INTO session (id_hash, identity, last_seen_at, expires_at, ip, user_agent,
-                                 amr, reauth_at, created_at)
-            SELECT md5('session' || n) || md5('session-b' || n), $1,
-                   now() - n * interval '0.1 second', now() + interval '1 day',
-                   '10.4.' || (n % 250) || '.1', ($3::text[])[1 + n % 5], '{pwd}',
-                   now() - interval '1 hour', now() - n * interval '1 second'
-            FROM generate_series(1, $2) AS n
-        """, owner, count, USER_AGENTS)
+        await con.execute(OWNER_SESSIONS, owner, count, USER_AGENTS)
     finally:
         await con.close()
 
