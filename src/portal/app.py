@@ -172,8 +172,8 @@ def app_from_env() -> Litestar:
 def settle(environment: Environment) -> None:
     """Make a worker ready before its first request: every template compiled now (a page's
     first render compiled it and its partials) and the User-Agent parser's patterns (100 ms at
-    the first session list), then what start-up
-    made moved out of the garbage collector's sight (``gc.freeze``). The modules, routes and
+    the first session list), then what start-up made moved out of the garbage collector's
+    sight (``gc.freeze``). The modules, routes and
     templates are most of a worker's heap and live as long as it does; without the freeze each
     full collection walked them all, a 60-100 ms pause every few hundred requests that showed
     as the p95 of the vendor-scale lists (BENCHMARKS.md)."""
